@@ -1,0 +1,67 @@
+"""Durable, atomic file writes: readers see the old file or the new one, never half.
+
+Write to a temporary file in the same directory, fsync it, rename it over the
+target, then fsync the directory so the rename itself survives a crash.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    ``sync_dir=False`` lets a caller that writes several files into one
+    directory pay for a single directory fsync (see :func:`fsync_dir`).
+    """
+    directory = path.parent
+    tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_dir:
+        fsync_dir(directory)
+
+
+def atomic_write_text(path: Path, text: str, *, sync_dir: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir)
+
+
+def create_exclusive_text(path: Path, text: str) -> None:
+    """Write a new file that must not exist yet (immutable evidence), durably.
+
+    Written under a temporary name and linked into place, so the final name
+    appears complete or not at all; raises FileExistsError if it exists.
+    """
+    directory = path.parent
+    tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    atomic_write_text(tmp, text, sync_dir=False)
+    try:
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(directory)
