@@ -1,0 +1,1 @@
+"""Process runtime: the canonical path behind ``dpone run`` and the orchestrator."""
