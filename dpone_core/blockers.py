@@ -1,0 +1,68 @@
+"""Every blocker code the engine can report, with the operator action for it.
+
+Reports list blocker codes (stable strings users grep and alert on) and a
+details entry per code whose ``action`` turns the Markdown report into a
+runbook. docs/orchestration.md documents the same catalogue (a test keeps
+them in step).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+LOCK_CONCURRENT_RUN = "lock.concurrent_run"
+LOCK_CORRUPT = "lock.corrupt"
+JOB_ALREADY_COMMITTED = "job_state.already_committed"
+JOB_ALREADY_RUNNING = "job_state.already_running"
+JOB_RESUME_REQUIRED = "job_state.resume_required"
+JOB_CORRUPT = "job_state.corrupt"
+RUN_NOT_PASSED = "run.not_passed"
+RUN_INTERRUPTED = "run.interrupted"
+
+ACTIONS: dict[str, str] = {
+    LOCK_CONCURRENT_RUN: (
+        "Another live execution holds this concurrency key. Wait for it to finish "
+        "(`dpone orchestrate locks` shows the holder) and re-run; do not delete its lock files."
+    ),
+    LOCK_CORRUPT: (
+        "The lock holder record is unreadable. Make sure no run uses the key, inspect the file "
+        "named in the message, then move it aside and re-run."
+    ),
+    JOB_ALREADY_COMMITTED: (
+        "This run id already committed; nothing to do. To load it again from scratch re-run "
+        "with `--resume-policy restart`."
+    ),
+    JOB_ALREADY_RUNNING: (
+        "The job state says this run id is running. If its holder is alive, wait. If the "
+        "report says the holder is gone, re-run with `--resume-policy resume` to take over "
+        "from the last checkpoint, or `restart` to start from scratch."
+    ),
+    JOB_RESUME_REQUIRED: (
+        "A previous attempt of this run id failed or was blocked. Fix the cause shown in its "
+        "errors, then re-run with `--resume-policy resume` (continue) or `restart` (from scratch)."
+    ),
+    JOB_CORRUPT: (
+        "The job state file is unreadable and was left untouched. Inspect it (and the "
+        "evidence under the output dir); restore or move it aside, then re-run."
+    ),
+    RUN_NOT_PASSED: (
+        "The process ran and did not pass. Read the attempts' errors below, fix the cause, then "
+        "re-run with `--resume-policy resume`."
+    ),
+    RUN_INTERRUPTED: (
+        "The run was cancelled by a signal (a scheduler timeout or an operator). Re-run with "
+        "`--resume-policy resume` when ready."
+    ),
+}
+
+
+class BlockerDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    message: str
+    action: str
+
+
+def detail(code: str, message: str) -> BlockerDetail:
+    return BlockerDetail(code=code, message=message, action=ACTIONS[code])

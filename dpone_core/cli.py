@@ -1,0 +1,240 @@
+"""``dpone``: a thin argparse adapter over dpone_core.
+
+Only argparse is imported at start-up so that ``--help`` stays fast; each
+command imports what it needs when it runs. No business rules live here.
+Exit codes: 0 committed/passed, 1 failed or blocked, 2 invalid invocation or
+manifest (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+RUN_ID_HELP = (
+    "logical run id (default: <selector>_<UTC date as YYYY_MM_DD>, e.g. orders_2026_06_05, "
+    "so that every scheduler tick of one day is the same logical run)"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line on stderr, exit 2 (argparse would also print the whole usage)."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _non_empty(what: str) -> Any:
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} must not be empty")
+        return text
+
+    parse.__name__ = what
+    return parse
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", required=True, help="path of the YAML manifest")
+    p.add_argument("--selector", type=_non_empty("selector"),
+                   help="process name in the manifest (optional when it has one process)")
+    p.add_argument("--run-id", type=_non_empty("run id"), help=RUN_ID_HELP)
+    p.add_argument("--retry-attempts", type=_non_negative_int, default=0,
+                   help="extra tries after a failed one (default: 0)")
+    p.add_argument("--retry-backoff-seconds", type=_non_negative_float, default=0.0,
+                   help="pause between tries (default: 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dpone", description="Run YAML-manifest data pipelines safely.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="execute one manifest process (no lock, no job state)")
+    _add_run_flags(run)
+    run.add_argument("--format", choices=["json", "md"], default="md", help="report format")
+
+    orch = sub.add_parser("orchestrate", help="run with locks, job state and evidence")
+    osub = orch.add_subparsers(dest="orchestrate_command", required=True, parser_class=_Parser)
+
+    orun = osub.add_parser(
+        "run", help="run one process under a concurrency lock, a job state and a resume policy",
+        description="Run one manifest process with a per-key lock, a durable job state, a "
+        "resume policy, retries, scheduler handoff snippets and immutable evidence. Exit 0 "
+        "when the run committed, 1 when it failed or was blocked, 2 on invalid input.",
+    )
+    _add_run_flags(orun)
+    orun.add_argument("--concurrency-key", type=_non_empty("concurrency key"),
+                      help="lock key (default: the manifest's concurrency_key, else the run id)")
+    orun.add_argument("--lock-dir", default=".dpone/locks", help="default: .dpone/locks")
+    orun.add_argument("--lock-ttl-seconds", type=_positive_float, default=3600.0,
+                      help="age after which a lock record whose holder cannot be checked "
+                      "(another host) is retired (default: 3600)")
+    orun.add_argument("--state-dir", default=".dpone/orchestration-state",
+                      help="default: .dpone/orchestration-state")
+    orun.add_argument("--resume-policy", choices=["fail", "resume", "restart"], default="fail",
+                      help="what to do when the run id has a previous state (default: fail)")
+    orun.add_argument("--output-dir", help="evidence directory "
+                      "(default: .dpone/orchestration/<run-id>)")
+    orun.add_argument("--format", choices=["json", "md"], default="md", help="report format")
+
+    status = osub.add_parser("status", help="show the job state of a run id")
+    status.add_argument("--run-id", required=True, type=_non_empty("run id"))
+    status.add_argument("--state-dir", default=".dpone/orchestration-state")
+    status.add_argument("--format", choices=["json", "md"], default="md")
+
+    locks = osub.add_parser("locks", help="list lock records: key, holder, held or stale")
+    locks.add_argument("--lock-dir", default=".dpone/locks")
+    locks.add_argument("--lock-ttl-seconds", type=_positive_float, default=3600.0)
+    locks.add_argument("--format", choices=["json", "md"], default="md")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dpone_core.render import run_result_markdown
+    from dpone_core.runtime import RunManifestService
+    from dpone_core.runtime.request import RunRequest
+    from dpone_core.signals import signals_as_exceptions
+
+    request = RunRequest(
+        manifest_path=args.manifest, selector=args.selector, run_id=args.run_id,
+        retry_attempts=args.retry_attempts, retry_backoff_seconds=args.retry_backoff_seconds,
+    )
+    with signals_as_exceptions():
+        result = RunManifestService().execute(request)
+    data = result.to_dict()
+    _emit(json.dumps(data, indent=2) + "\n" if args.format == "json" else run_result_markdown(data))
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
+    from dpone_core.handoff import SchedulerHandoffBuilder
+    from dpone_core.locks import LocalRunLockManager
+    from dpone_core.resume import ResumePolicy
+    from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService, OrchestrationInterrupted
+    from dpone_core.runtime import RunManifestService
+    from dpone_core.signals import signals_as_exceptions
+    from dpone_core.state import LocalJobStateStore
+
+    service = OrchestratedRunService(
+        lock_manager=LocalRunLockManager(args.lock_dir, ttl_seconds=args.lock_ttl_seconds),
+        handoff_builder=SchedulerHandoffBuilder(),
+        run_executor=RunManifestService().execute,
+        job_state_store=LocalJobStateStore(args.state_dir),
+    )
+    request = OrchestratedRunRequest(
+        manifest_path=args.manifest, selector=args.selector, run_id=args.run_id,
+        retry_attempts=args.retry_attempts, retry_backoff_seconds=args.retry_backoff_seconds,
+        concurrency_key=args.concurrency_key, resume_policy=ResumePolicy(args.resume_policy),
+    )
+    try:
+        with signals_as_exceptions():
+            report = service.run(request=request, output_dir=args.output_dir)
+    except OrchestrationInterrupted as interrupted:
+        report = interrupted.report
+        print(f"dpone: {interrupted.cause}; run {report.run_id} marked failed", file=sys.stderr)
+    _emit(report.to_json() if args.format == "json" else report.to_markdown())
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from dpone_core.render import job_state_markdown
+    from dpone_core.state import CorruptJobState, LocalJobStateStore
+
+    store = LocalJobStateStore(args.state_dir)
+    try:
+        state = store.load(args.run_id)
+    except CorruptJobState as exc:
+        print(f"dpone: job_state.corrupt: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if state is None:
+        print(f"dpone: no job state for run id {args.run_id!r} in {args.state_dir}", file=sys.stderr)
+        return EXIT_FAILED
+    data = state.to_dict()
+    location = store.location(args.run_id)
+    _emit(json.dumps(data, indent=2) + "\n" if args.format == "json"
+          else job_state_markdown(data, location))
+    return EXIT_OK
+
+
+def _cmd_locks(args: argparse.Namespace) -> int:
+    from dpone_core.locks import LocalRunLockManager
+    from dpone_core.render import locks_markdown
+
+    manager = LocalRunLockManager(args.lock_dir, ttl_seconds=args.lock_ttl_seconds)
+    rows = [
+        {
+            "key": s.key,
+            "state": s.state,
+            "record_path": str(s.record_path),
+            "holder": s.holder.model_dump(mode="json") if s.holder is not None else None,
+        }
+        for s in manager.inspect()
+    ]
+    _emit(json.dumps(rows, indent=2) + "\n" if args.format == "json"
+          else locks_markdown(rows, str(args.lock_dir)))
+    return EXIT_OK
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        ("run", None): _cmd_run,
+        ("orchestrate", "run"): _cmd_orchestrate_run,
+        ("orchestrate", "status"): _cmd_status,
+        ("orchestrate", "locks"): _cmd_locks,
+    }
+    handler = handlers[(args.command, getattr(args, "orchestrate_command", None))]
+    from dpone_core.errors import DponeUsageError
+
+    try:
+        return handler(args)
+    except DponeUsageError as exc:
+        print(f"dpone: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except OSError as exc:  # an unusable --lock-dir/--state-dir/--output-dir
+        print(f"dpone: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
