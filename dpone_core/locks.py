@@ -1,0 +1,704 @@
+"""Per-key concurrency locks: one live execution per key, ever.
+
+Two files per key live in the lock directory:
+
+``<name>.lock``
+    Only ever opened through one ``fasteners.InterProcessLock`` and never
+    deleted. On Linux that is a POSIX record lock (``fcntl.lockf``), which the
+    kernel drops the moment its owner dies, so a ``kill -9``-ed holder frees
+    its key at once, and which never expires while the owner lives, so a
+    long run keeps its key past any TTL. Such a lock also vanishes when the
+    owning process closes *any* descriptor of the file, hence the rule that
+    nothing else opens it (``inspect`` included) and deleting it is never an
+    option (a contender could lock an unlinked inode while another locks the
+    new file).
+
+``<name>.lock.json``
+    The holder record (:class:`LockHolder`) that says who holds the key, for
+    operators and for hosts that share the directory over a network
+    filesystem. Only the process holding the OS lock writes it (atomically),
+    so replacing a stale record is race-free: of N contenders exactly one
+    wins. A record this code cannot read is refused as ``lock.corrupt`` and
+    left byte-for-byte untouched, because guessing would mean overwriting
+    evidence of a holder we know nothing about.
+
+POSIX record locks belong to a process, not to a thread: a second thread of
+the holder's process would "acquire" the same lock again and, on failure or
+release, could close a descriptor and silently drop the holder's lock. A
+process-wide registry therefore refuses keys this process already holds
+before anything touches the ``.lock`` file.
+
+A record written by another host cannot be checked by pid, so a heartbeat
+thread keeps ``heartbeat_at`` fresh and the TTL retires only records whose
+heartbeat stopped. Cross-host exclusion while both hosts are alive relies on
+the shared filesystem honouring ``fcntl`` locks (NFSv4 does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import unquote
+
+import fasteners  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dpone_core.blockers import LOCK_CONCURRENT_RUN, LOCK_CORRUPT
+from dpone_core.clock import utc_now, utc_now_iso
+from dpone_core.durable import atomic_write_text, fsync_dir
+from dpone_core.naming import file_safe_name
+
+__all__ = [
+    "LOCK_CONCURRENT_RUN",
+    "LOCK_CORRUPT",
+    "LocalRunLockManager",
+    "LockAcquisition",
+    "LockHolder",
+    "LockManager",
+    "LockState",
+    "LockStatus",
+    "RunLock",
+    "local_process_alive",
+    "pid_start_time",
+]
+
+SCHEMA_VERSION = 1
+_RECORD_SUFFIX = ".lock.json"
+_OS_LOCK_SUFFIX = ".lock"
+_MAX_HEARTBEAT_INTERVAL = 30.0
+# A floor so that a tiny TTL cannot turn the heartbeat into a busy loop.
+_MIN_HEARTBEAT_INTERVAL = 0.05
+_PROC = Path("/proc")
+
+_log = logging.getLogger(__name__)
+
+LockState = Literal["held", "stale", "corrupt"]
+
+
+def _parse_utc(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no timezone")
+    return parsed
+
+
+class LockHolder(BaseModel):
+    """The holder record, as written to ``<lock-dir>/<name>.lock.json``.
+
+    Validation is strict on purpose: a record whose timestamps or pid cannot
+    be interpreted would make every liveness answer a guess, so it counts as
+    corrupt instead.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = SCHEMA_VERSION
+    key: str = Field(min_length=1)
+    run_id: str
+    pid: int = Field(gt=0)
+    host: str = Field(min_length=1)
+    acquired_at: str
+    heartbeat_at: str
+    token: str = Field(min_length=1)
+    #: Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat``
+    #: field 22); tells a live holder from an unrelated process that reused
+    #: its pid. ``None`` where ``/proc`` does not exist.
+    pid_start_time: str | None = None
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_schema(cls, value: int) -> int:
+        # A record from a newer writer may mean something we cannot see;
+        # refusing it (lock.corrupt) beats overwriting it.
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {value}, expected {SCHEMA_VERSION}")
+        return value
+
+    @field_validator("acquired_at", "heartbeat_at")
+    @classmethod
+    def _utc_timestamp(cls, value: str) -> str:
+        _parse_utc(value)
+        return value
+
+    def heartbeat_age_seconds(self) -> float:
+        return (utc_now() - _parse_utc(self.heartbeat_at)).total_seconds()
+
+    def describe(self) -> str:
+        return f"run {self.run_id} (pid {self.pid} on host {self.host}) since {self.acquired_at}"
+
+
+@dataclass(frozen=True)
+class LockAcquisition:
+    """The outcome of one acquire attempt; a refusal is a value, not an exception,
+    because callers turn it into a report blocker."""
+
+    acquired: bool
+    lock: RunLock | None
+    blocker: str | None
+    holder: LockHolder | None
+    message: str
+    stale_lock_replaced: bool = False
+    replaced_holder: LockHolder | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "acquired": self.acquired,
+            "key": self.lock.key if self.lock is not None else None,
+            "blocker": self.blocker,
+            "holder": self.holder.model_dump() if self.holder is not None else None,
+            "message": self.message,
+            "stale_lock_replaced": self.stale_lock_replaced,
+            "replaced_holder": (
+                self.replaced_holder.model_dump() if self.replaced_holder is not None else None
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """One record found by :meth:`LocalRunLockManager.inspect`.
+
+    ``key`` comes from the record; for a corrupt record it is decoded from the
+    file name (or is the file-name stem when the name is a hash).
+    """
+
+    key: str
+    holder: LockHolder | None
+    state: LockState
+    record_path: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "state": self.state,
+            "holder": self.holder.model_dump() if self.holder is not None else None,
+            "record_path": str(self.record_path),
+        }
+
+
+@runtime_checkable
+class LockManager(Protocol):
+    """What the orchestration layer needs from a lock backend (a Postgres
+    advisory-lock backend can implement the same three calls)."""
+
+    def acquire(self, key: str, *, run_id: str) -> LockAcquisition: ...
+
+    def inspect(self) -> list[LockStatus]: ...
+
+    def holder_alive(self, holder: LockHolder) -> bool | None: ...
+
+
+# --------------------------------------------------------------------------
+# Process liveness
+# --------------------------------------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[str, str]:
+    """Return (state, starttime) from ``/proc/<pid>/stat``.
+
+    The command name (field 2) may contain spaces and parentheses, so fields
+    are counted from the last ``)``: what follows starts at field 3.
+    """
+    raw = (_PROC / str(pid) / "stat").read_bytes().decode("utf-8", "replace")
+    rest = raw[raw.rindex(")") + 2 :].split()
+    return rest[0], rest[22 - 3]
+
+
+def pid_start_time(pid: int) -> str | None:
+    """Start time of ``pid`` (clock ticks since boot), or None where it is unknowable."""
+    try:
+        return _proc_stat(pid)[1]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def local_process_alive(pid: int, start_time: str | None) -> bool | None:
+    """Is process ``pid`` on *this* host alive and the same process as recorded?
+
+    Never probes the OS lock: that would make a real contender fail while we
+    look. ``None`` means we cannot tell (e.g. ``/proc`` hides other users'
+    processes), which callers must treat as "maybe alive".
+    """
+    if pid <= 0:
+        return False  # os.kill(0, ...) would address our whole process group
+    signalable = True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        signalable = False  # exists, owned by someone else
+    except OSError:
+        return None
+    if not _PROC.is_dir():
+        return True  # no way to detect pid reuse here
+    try:
+        state, started = _proc_stat(pid)
+    except FileNotFoundError:
+        # It existed a moment ago; if we could signal it, it exited since.
+        return False if signalable else None
+    except (OSError, ValueError, IndexError):
+        return True if start_time is None else None
+    if state in ("Z", "X"):
+        return False  # a zombie has finished; only its exit status remains
+    if start_time is None:
+        return True
+    return started == start_time
+
+
+# --------------------------------------------------------------------------
+# Process-wide registry of held keys
+# --------------------------------------------------------------------------
+
+_RegistryKey = tuple[int, int, str]
+
+
+class _ProcessRegistry:
+    """Keys (by lock file identity) that this process holds or is acquiring."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held: set[_RegistryKey] = set()
+
+    def reserve(self, key: _RegistryKey) -> bool:
+        with self._mutex:
+            if key in self._held:
+                return False
+            self._held.add(key)
+            return True
+
+    def discard(self, key: _RegistryKey) -> None:
+        with self._mutex:
+            self._held.discard(key)
+
+    def reset_after_fork(self) -> None:
+        # A forked child owns none of its parent's record locks (they are not
+        # inherited), and the mutex may have been held by a thread that does
+        # not exist in the child. Contending from the child is safe: the
+        # parent's lock refuses it, and closing the child's descriptor cannot
+        # drop a lock the child never owned.
+        self._mutex = threading.Lock()
+        self._held = set()
+
+
+_REGISTRY = _ProcessRegistry()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_REGISTRY.reset_after_fork)
+
+
+class _OsLock:
+    """A typed wrapper over the one ``InterProcessLock`` allowed to touch a ``.lock`` file."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock: Any = fasteners.InterProcessLock(str(path))
+
+    def try_acquire(self) -> bool:
+        try:
+            acquired = bool(self._lock.acquire(blocking=False))
+        except BaseException:
+            self._close_unheld()
+            raise
+        if not acquired:
+            self._close_unheld()
+        return acquired
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def _close_unheld(self) -> None:
+        # fasteners leaves the file open after a failed non-blocking attempt;
+        # close it now (safe: this process does not hold this key's lock,
+        # the registry guarantees that) rather than whenever GC runs.
+        lockfile = getattr(self._lock, "lockfile", None)
+        if lockfile is not None:
+            with contextlib.suppress(OSError):
+                lockfile.close()
+            self._lock.lockfile = None
+
+
+# --------------------------------------------------------------------------
+# Holder records
+# --------------------------------------------------------------------------
+
+
+class _CorruptRecord(Exception):
+    pass
+
+
+def _read_record(path: Path, expected_key: str | None) -> LockHolder | None:
+    """Return the record, None if there is none, or raise :class:`_CorruptRecord`."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _CorruptRecord(f"cannot be read: {exc.strerror or exc}") from exc
+    try:
+        holder = LockHolder.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {"msg": str(exc), "loc": ()}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+        raise _CorruptRecord(f"is not a valid holder record ({detail})") from exc
+    if expected_key is not None and holder.key != expected_key:
+        raise _CorruptRecord(f"names key {holder.key!r}, not {expected_key!r}")
+    return holder
+
+
+def _write_record(path: Path, holder: LockHolder) -> None:
+    atomic_write_text(path, holder.model_dump_json(indent=2) + "\n")
+
+
+def _key_from_stem(stem: str) -> str:
+    if "~" in stem:  # long keys are stored as prefix~sha256 and cannot be decoded
+        return stem
+    return unquote(stem, errors="replace")
+
+
+# --------------------------------------------------------------------------
+# The handle
+# --------------------------------------------------------------------------
+
+
+class RunLock:
+    """A held key. Release it (or use ``with``) when the execution ends.
+
+    Made by :meth:`LocalRunLockManager.acquire`, not directly. The heartbeat
+    thread keeps a reference to the handle, so an unreleased lock stays held
+    until the process exits instead of being dropped silently by GC.
+    """
+
+    def __init__(
+        self,
+        *,
+        holder: LockHolder,
+        record_path: Path,
+        os_lock: _OsLock,
+        registry_key: _RegistryKey,
+        heartbeat_interval: float,
+    ) -> None:
+        self._holder = holder
+        self._record_path = record_path
+        self._os_lock = os_lock
+        self._registry_key = registry_key
+        self._interval = heartbeat_interval
+        self._owner_pid = os.getpid()
+        # Serialises heartbeat writes with release, so a beat can never
+        # re-create the record after release removed it.
+        self._mutex = threading.Lock()
+        self._released = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._heartbeat_loop, name=f"dpone-lock-heartbeat:{holder.key}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def key(self) -> str:
+        return self._holder.key
+
+    @property
+    def token(self) -> str:
+        return self._holder.token
+
+    @property
+    def holder(self) -> LockHolder:
+        """The record as last written by us (``heartbeat_at`` advances)."""
+        return self._holder
+
+    @property
+    def record_path(self) -> Path:
+        return self._record_path
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._mutex:
+                if self._released:
+                    return
+                try:
+                    if not self._beat():
+                        return
+                except OSError as exc:  # a transient filesystem error must not end the beats
+                    _log.warning("lock heartbeat for key %r failed: %s", self.key, exc)
+
+    def _beat(self) -> bool:
+        """Refresh ``heartbeat_at`` if the record is still ours; False stops the beats.
+
+        A missing, corrupt or foreign record is left alone: writing it would
+        resurrect a record someone deliberately retired or replaced.
+        """
+        try:
+            current = _read_record(self._record_path, self.key)
+        except _CorruptRecord as exc:
+            _log.warning("lock heartbeat for key %r stopped: record %s", self.key, exc)
+            return False
+        if current is None or current.token != self.token:
+            _log.warning(
+                "lock heartbeat for key %r stopped: the record is no longer ours", self.key
+            )
+            return False
+        updated = self._holder.model_copy(update={"heartbeat_at": utc_now_iso()})
+        _write_record(self._record_path, updated)
+        self._holder = updated
+        return True
+
+    def release(self) -> None:
+        """Give the key back; safe to call twice.
+
+        The record goes only if its token is ours (never a successor's), and
+        it goes before the OS lock, so nobody sees our record after the key
+        is free. In a forked child this does nothing: the lock is the parent's.
+        """
+        with self._mutex:
+            if self._released:
+                return
+            self._released = True
+            self._stop.set()
+            if os.getpid() != self._owner_pid:
+                return
+            try:
+                try:
+                    current = _read_record(self._record_path, self.key)
+                except _CorruptRecord:
+                    current = None
+                if current is not None and current.token == self.token:
+                    self._record_path.unlink(missing_ok=True)
+                    fsync_dir(self._record_path.parent)
+            finally:
+                try:
+                    self._os_lock.release()
+                finally:
+                    _REGISTRY.discard(self._registry_key)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "released" if self._released else "held"
+        return f"RunLock(key={self.key!r}, run_id={self._holder.run_id!r}, {state})"
+
+
+# --------------------------------------------------------------------------
+# The local manager
+# --------------------------------------------------------------------------
+
+
+class LocalRunLockManager:
+    """File-based locks in one directory, shared by every process (and host) using it."""
+
+    def __init__(
+        self, lock_dir: str | Path, ttl_seconds: float = 3600, *, host: str | None = None
+    ) -> None:
+        if not (math.isfinite(ttl_seconds) and ttl_seconds > 0):
+            raise ValueError(f"ttl_seconds must be a positive number, got {ttl_seconds!r}")
+        self.lock_dir = Path(lock_dir)
+        self.ttl_seconds = float(ttl_seconds)
+        #: Records carrying this host are checked by pid; others by heartbeat.
+        self.host = host or socket.gethostname()
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return max(_MIN_HEARTBEAT_INTERVAL, min(self.ttl_seconds / 3, _MAX_HEARTBEAT_INTERVAL))
+
+    def record_path(self, key: str) -> Path:
+        return self.lock_dir / f"{self._name(key)}{_RECORD_SUFFIX}"
+
+    @staticmethod
+    def _name(key: str) -> str:
+        if not key:
+            raise ValueError("empty key: a concurrency key must be a non-empty string")
+        return file_safe_name(key)
+
+    def _registry_key(self, name: str) -> _RegistryKey:
+        # Directory identity, not its spelling: two managers reaching one
+        # directory through different paths must share the registry entry.
+        st = os.stat(self.lock_dir)
+        return (st.st_dev, st.st_ino, name)
+
+    def holder_alive(self, holder: LockHolder) -> bool | None:
+        if holder.host == self.host:
+            return local_process_alive(holder.pid, holder.pid_start_time)
+        return holder.heartbeat_age_seconds() <= self.ttl_seconds
+
+    def acquire(self, key: str, *, run_id: str) -> LockAcquisition:
+        name = self._name(key)
+        record_path = self.lock_dir / f"{name}{_RECORD_SUFFIX}"
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        registry_key = self._registry_key(name)
+
+        if not _REGISTRY.reserve(registry_key):
+            holder = self._peek(record_path, key)
+            who = holder.describe() if holder is not None else "a run"
+            return self._refused(
+                LOCK_CONCURRENT_RUN,
+                holder,
+                f"key {key!r} is held by {who} in another thread of this process",
+            )
+
+        os_lock = _OsLock(self.lock_dir / f"{name}{_OS_LOCK_SUFFIX}")
+        try:
+            got = os_lock.try_acquire()
+        except BaseException:
+            _REGISTRY.discard(registry_key)
+            raise
+        if not got:
+            _REGISTRY.discard(registry_key)
+            holder = self._peek(record_path, key)
+            if holder is not None:
+                message = f"key {key!r} is held by {holder.describe()}"
+            else:
+                message = (
+                    f"key {key!r} is held by another process (its holder record is not readable)"
+                )
+            return self._refused(LOCK_CONCURRENT_RUN, holder, message)
+
+        try:
+            outcome = self._admit(key, run_id, record_path, os_lock, registry_key)
+        except BaseException:
+            try:
+                os_lock.release()
+            finally:
+                _REGISTRY.discard(registry_key)
+            raise
+        if not outcome.acquired:
+            try:
+                os_lock.release()
+            finally:
+                _REGISTRY.discard(registry_key)
+        return outcome
+
+    def _admit(
+        self,
+        key: str,
+        run_id: str,
+        record_path: Path,
+        os_lock: _OsLock,
+        registry_key: _RegistryKey,
+    ) -> LockAcquisition:
+        """Decide under the OS lock: we are the only writer of this key's record now."""
+        try:
+            previous = _read_record(record_path, key)
+        except _CorruptRecord as exc:
+            return self._refused(
+                LOCK_CORRUPT,
+                None,
+                f"the holder record for key {key!r} at {record_path} {exc}; it was left "
+                "untouched, so check that no run uses the key, then move it aside",
+            )
+
+        if previous is not None and previous.host != self.host:
+            age = previous.heartbeat_age_seconds()
+            if age <= self.ttl_seconds:
+                return self._refused(
+                    LOCK_CONCURRENT_RUN,
+                    previous,
+                    f"key {key!r} is held by {previous.describe()}; its last heartbeat was "
+                    f"{age:.0f} s ago, within the {self.ttl_seconds:g} s TTL",
+                )
+        # Same host: we hold the OS lock, so the recorded holder no longer
+        # does: it is dead. Other host: its heartbeat stopped past the TTL.
+
+        now = utc_now_iso()
+        pid = os.getpid()
+        holder = LockHolder(
+            key=key,
+            run_id=run_id,
+            pid=pid,
+            host=self.host,
+            acquired_at=now,
+            heartbeat_at=now,
+            token=secrets.token_hex(16),
+            pid_start_time=pid_start_time(pid),
+        )
+        _write_record(record_path, holder)
+        lock = RunLock(
+            holder=holder,
+            record_path=record_path,
+            os_lock=os_lock,
+            registry_key=registry_key,
+            heartbeat_interval=self.heartbeat_interval,
+        )
+        if previous is None:
+            message = f"acquired key {key!r} for run {run_id}"
+        else:
+            why = (
+                "its process is gone"
+                if previous.host == self.host
+                else f"its heartbeat is older than the {self.ttl_seconds:g} s TTL"
+            )
+            message = (
+                f"acquired key {key!r} for run {run_id}, replacing the stale record of "
+                f"{previous.describe()} because {why}"
+            )
+        return LockAcquisition(
+            acquired=True,
+            lock=lock,
+            blocker=None,
+            holder=holder,
+            message=message,
+            stale_lock_replaced=previous is not None,
+            replaced_holder=previous,
+        )
+
+    @staticmethod
+    def _peek(record_path: Path, key: str) -> LockHolder | None:
+        """Best-effort read for a refusal message (the holder may be mid-write)."""
+        try:
+            return _read_record(record_path, key)
+        except _CorruptRecord:
+            return None
+
+    @staticmethod
+    def _refused(blocker: str, holder: LockHolder | None, message: str) -> LockAcquisition:
+        return LockAcquisition(
+            acquired=False, lock=None, blocker=blocker, holder=holder, message=message
+        )
+
+    def inspect(self) -> list[LockStatus]:
+        """Every holder record in the directory, judged without touching any OS lock.
+
+        A holder whose liveness cannot be told is reported ``held``: only a
+        provably dead (or heartbeat-expired) holder is ``stale``.
+        """
+        statuses: list[LockStatus] = []
+        for path in sorted(self.lock_dir.glob(f"*{_RECORD_SUFFIX}")):
+            stem = path.name[: -len(_RECORD_SUFFIX)]
+            try:
+                holder = _read_record(path, None)
+            except _CorruptRecord:
+                statuses.append(LockStatus(_key_from_stem(stem), None, "corrupt", path))
+                continue
+            if holder is None:  # released between listing and reading
+                continue
+            if file_safe_name(holder.key) != stem:
+                statuses.append(LockStatus(_key_from_stem(stem), None, "corrupt", path))
+                continue
+            alive = self.holder_alive(holder)
+            state: LockState = "stale" if alive is False else "held"
+            statuses.append(LockStatus(holder.key, holder, state, path))
+        return statuses
