@@ -69,13 +69,24 @@ def _non_empty(what: str) -> Any:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True, help="path of the YAML manifest")
-    p.add_argument("--selector", type=_non_empty("selector"),
-                   help="process name in the manifest (optional when it has one process)")
+    p.add_argument(
+        "--selector",
+        type=_non_empty("selector"),
+        help="process name in the manifest (optional when it has one process)",
+    )
     p.add_argument("--run-id", type=_non_empty("run id"), help=RUN_ID_HELP)
-    p.add_argument("--retry-attempts", type=_non_negative_int, default=0,
-                   help="extra tries after a failed one (default: 0)")
-    p.add_argument("--retry-backoff-seconds", type=_non_negative_float, default=0.0,
-                   help="pause between tries (default: 0)")
+    p.add_argument(
+        "--retry-attempts",
+        type=_non_negative_int,
+        default=0,
+        help="extra tries after a failed one (default: 0)",
+    )
+    p.add_argument(
+        "--retry-backoff-seconds",
+        type=_non_negative_float,
+        default=0.0,
+        help="pause between tries (default: 0)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,24 +101,40 @@ def build_parser() -> argparse.ArgumentParser:
     osub = orch.add_subparsers(dest="orchestrate_command", required=True, parser_class=_Parser)
 
     orun = osub.add_parser(
-        "run", help="run one process under a concurrency lock, a job state and a resume policy",
+        "run",
+        help="run one process under a concurrency lock, a job state and a resume policy",
         description="Run one manifest process with a per-key lock, a durable job state, a "
         "resume policy, retries, scheduler handoff snippets and immutable evidence. Exit 0 "
         "when the run committed, 1 when it failed or was blocked, 2 on invalid input.",
     )
     _add_run_flags(orun)
-    orun.add_argument("--concurrency-key", type=_non_empty("concurrency key"),
-                      help="lock key (default: the manifest's concurrency_key, else the run id)")
+    orun.add_argument(
+        "--concurrency-key",
+        type=_non_empty("concurrency key"),
+        help="lock key (default: the manifest's concurrency_key, else the run id)",
+    )
     orun.add_argument("--lock-dir", default=".dpone/locks", help="default: .dpone/locks")
-    orun.add_argument("--lock-ttl-seconds", type=_positive_float, default=3600.0,
-                      help="age after which a lock record whose holder cannot be checked "
-                      "(another host) is retired (default: 3600)")
-    orun.add_argument("--state-dir", default=".dpone/orchestration-state",
-                      help="default: .dpone/orchestration-state")
-    orun.add_argument("--resume-policy", choices=["fail", "resume", "restart"], default="fail",
-                      help="what to do when the run id has a previous state (default: fail)")
-    orun.add_argument("--output-dir", help="evidence directory "
-                      "(default: .dpone/orchestration/<run-id>)")
+    orun.add_argument(
+        "--lock-ttl-seconds",
+        type=_positive_float,
+        default=3600.0,
+        help="age after which a lock record whose holder cannot be checked "
+        "(another host) is retired (default: 3600)",
+    )
+    orun.add_argument(
+        "--state-dir",
+        default=".dpone/orchestration-state",
+        help="default: .dpone/orchestration-state",
+    )
+    orun.add_argument(
+        "--resume-policy",
+        choices=["fail", "resume", "restart"],
+        default="fail",
+        help="what to do when the run id has a previous state (default: fail)",
+    )
+    orun.add_argument(
+        "--output-dir", help="evidence directory (default: .dpone/orchestration/<run-id>)"
+    )
     orun.add_argument("--format", choices=["json", "md"], default="md", help="report format")
 
     status = osub.add_parser("status", help="show the job state of a run id")
@@ -129,8 +156,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from dpone_core.signals import signals_as_exceptions
 
     request = RunRequest(
-        manifest_path=args.manifest, selector=args.selector, run_id=args.run_id,
-        retry_attempts=args.retry_attempts, retry_backoff_seconds=args.retry_backoff_seconds,
+        manifest_path=args.manifest,
+        selector=args.selector,
+        run_id=args.run_id,
+        retry_attempts=args.retry_attempts,
+        retry_backoff_seconds=args.retry_backoff_seconds,
     )
     with signals_as_exceptions():
         result = RunManifestService().execute(request)
@@ -143,7 +173,11 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
     from dpone_core.handoff import SchedulerHandoffBuilder
     from dpone_core.locks import LocalRunLockManager
     from dpone_core.resume import ResumePolicy
-    from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService, OrchestrationInterrupted
+    from dpone_core.run import (
+        OrchestratedRunRequest,
+        OrchestratedRunService,
+        OrchestrationInterrupted,
+    )
     from dpone_core.runtime import RunManifestService
     from dpone_core.signals import signals_as_exceptions
     from dpone_core.state import LocalJobStateStore
@@ -155,9 +189,13 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
         job_state_store=LocalJobStateStore(args.state_dir),
     )
     request = OrchestratedRunRequest(
-        manifest_path=args.manifest, selector=args.selector, run_id=args.run_id,
-        retry_attempts=args.retry_attempts, retry_backoff_seconds=args.retry_backoff_seconds,
-        concurrency_key=args.concurrency_key, resume_policy=ResumePolicy(args.resume_policy),
+        manifest_path=args.manifest,
+        selector=args.selector,
+        run_id=args.run_id,
+        retry_attempts=args.retry_attempts,
+        retry_backoff_seconds=args.retry_backoff_seconds,
+        concurrency_key=args.concurrency_key,
+        resume_policy=ResumePolicy(args.resume_policy),
     )
     try:
         with signals_as_exceptions():
@@ -180,12 +218,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"dpone: job_state.corrupt: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if state is None:
-        print(f"dpone: no job state for run id {args.run_id!r} in {args.state_dir}", file=sys.stderr)
+        print(
+            f"dpone: no job state for run id {args.run_id!r} in {args.state_dir}", file=sys.stderr
+        )
         return EXIT_FAILED
     data = state.to_dict()
     location = store.location(args.run_id)
-    _emit(json.dumps(data, indent=2) + "\n" if args.format == "json"
-          else job_state_markdown(data, location))
+    _emit(
+        json.dumps(data, indent=2) + "\n"
+        if args.format == "json"
+        else job_state_markdown(data, location)
+    )
     return EXIT_OK
 
 
@@ -203,8 +246,11 @@ def _cmd_locks(args: argparse.Namespace) -> int:
         }
         for s in manager.inspect()
     ]
-    _emit(json.dumps(rows, indent=2) + "\n" if args.format == "json"
-          else locks_markdown(rows, str(args.lock_dir)))
+    _emit(
+        json.dumps(rows, indent=2) + "\n"
+        if args.format == "json"
+        else locks_markdown(rows, str(args.lock_dir))
+    )
     return EXIT_OK
 
 

@@ -519,7 +519,6 @@ class LocalRunLockManager:
         self.ttl_seconds = float(ttl_seconds)
         #: Records carrying this host are checked by pid; others by heartbeat.
         self.host = host or socket.gethostname()
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def heartbeat_interval(self) -> float:

@@ -22,7 +22,8 @@ def run_result_markdown(result: dict[str, Any]) -> str:
     for attempt in result.get("attempts") or []:
         error = attempt.get("error")
         lines.append(
-            f"- try {attempt.get('attempt')}: {attempt.get('status')}" + (f": {error}" if error else "")
+            f"- try {attempt.get('attempt')}: {attempt.get('status')}"
+            + (f": {error}" if error else "")
         )
     return "\n".join(lines) + "\n"
 

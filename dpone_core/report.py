@@ -82,14 +82,19 @@ def render_markdown(report: OrchestratedRunReport) -> str:
     if not report.blocker_details:
         lines.append("None.")
     for blocker in report.blocker_details:
-        lines += [f"### `{blocker.code}`", "", blocker.message, "", f"**Action:** {blocker.action}", ""]
+        lines += [
+            f"### `{blocker.code}`",
+            "",
+            blocker.message,
+            "",
+            f"**Action:** {blocker.action}",
+            "",
+        ]
     rr = report.run_result
     if rr is not None:
         result = rr.get("result") or {}
         lines += ["", "## Run result", ""]
-        lines.append(
-            "| passed | extracted | inserted | updated | final rows | duration (s) |"
-        )
+        lines.append("| passed | extracted | inserted | updated | final rows | duration (s) |")
         lines.append("|---|---|---|---|---|---|")
         lines.append(
             f"| {rr.get('passed')} | {result.get('extracted_rows')} | "

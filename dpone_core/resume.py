@@ -51,14 +51,18 @@ class ResumePolicyPlanner:
 
     def plan(self, previous: PreviousState, policy: ResumePolicy) -> ResumeDecision:
         if previous.corrupt:
-            return _blocked(blockers.JOB_CORRUPT, "the job state file is unreadable; left untouched")
+            return _blocked(
+                blockers.JOB_CORRUPT, "the job state file is unreadable; left untouched"
+            )
         status = previous.status
         if status is None:
             return ResumeDecision(admit=True, blocker=None, message="no previous state; first run")
         if status is JobStatus.COMMITTED:
             if policy is ResumePolicy.RESTART:
                 return ResumeDecision(
-                    admit=True, blocker=None, message="committed; restarting from scratch",
+                    admit=True,
+                    blocker=None,
+                    message="committed; restarting from scratch",
                     from_scratch=True,
                 )
             return _blocked(blockers.JOB_ALREADY_COMMITTED, "this run id already committed")
@@ -78,20 +82,24 @@ class ResumePolicyPlanner:
                 )
             restart = policy is ResumePolicy.RESTART
             return ResumeDecision(
-                admit=True, blocker=None,
+                admit=True,
+                blocker=None,
                 message="holder is gone; taking over "
                 + ("from scratch" if restart else "from the last checkpoint"),
-                from_scratch=restart, takeover=True,
+                from_scratch=restart,
+                takeover=True,
             )
         # failed or blocked
         if policy is ResumePolicy.FAIL:
             return _blocked(
                 blockers.JOB_RESUME_REQUIRED,
-                f"a previous attempt ended {status.value}; choose --resume-policy resume or restart",
+                f"a previous attempt ended {status.value}; "
+                "choose --resume-policy resume or restart",
             )
         restart = policy is ResumePolicy.RESTART
         return ResumeDecision(
-            admit=True, blocker=None,
+            admit=True,
+            blocker=None,
             message=f"previous attempt {status.value}; "
             + ("restarting from scratch" if restart else "resuming from the last checkpoint"),
             from_scratch=restart,

@@ -117,12 +117,20 @@ class OrchestratedRunService:
         out_dir = Path(output_dir) if output_dir is not None else Path(default_output_dir(run_id))
         request = request.model_copy(update={"run_id": run_id, "selector": process_name})
         ctx = _Attempt(
-            service=self, request=request, process=process_name, run_id=run_id,
-            lock_key=lock_key, output_dir=out_dir, started=started, started_at=started_at,
+            service=self,
+            request=request,
+            process=process_name,
+            run_id=run_id,
+            lock_key=lock_key,
+            output_dir=out_dir,
+            started=started,
+            started_at=started_at,
         )
         return ctx.execute()
 
-    def handoff_argv(self, request: OrchestratedRunRequest, lock_key: str, out_dir: Path) -> list[str]:
+    def handoff_argv(
+        self, request: OrchestratedRunRequest, lock_key: str, out_dir: Path
+    ) -> list[str]:
         """The ``dpone`` arguments that reproduce this run under any scheduler."""
         argv = ["orchestrate", "run", "--manifest", request.manifest_path]
         if request.selector:
@@ -149,8 +157,16 @@ class _Attempt:
     """One invocation of :meth:`OrchestratedRunService.run`; holds its working values."""
 
     def __init__(
-        self, *, service: OrchestratedRunService, request: OrchestratedRunRequest, process: str,
-        run_id: str, lock_key: str, output_dir: Path, started: float, started_at: str,
+        self,
+        *,
+        service: OrchestratedRunService,
+        request: OrchestratedRunRequest,
+        process: str,
+        run_id: str,
+        lock_key: str,
+        output_dir: Path,
+        started: float,
+        started_at: str,
     ) -> None:
         self.service = service
         self.request = request
@@ -194,14 +210,10 @@ class _Attempt:
                 PreviousState(status=None, corrupt=True), self.request.resume_policy
             )
             self.decision_message = decision.message
-            return self._finish(
-                "blocked", [detail(blockers.JOB_CORRUPT, str(exc))], None, None
-            )
+            return self._finish("blocked", [detail(blockers.JOB_CORRUPT, str(exc))], None, None)
         holder_alive = self._holder_alive(previous) if previous else None
         decision = self.service.planner.plan(
-            PreviousState(
-                status=previous.status if previous else None, holder_alive=holder_alive
-            ),
+            PreviousState(status=previous.status if previous else None, holder_alive=holder_alive),
             self.request.resume_policy,
         )
         self.decision_message = decision.message
@@ -209,7 +221,8 @@ class _Attempt:
             assert decision.blocker is not None
             message = decision.message
             if previous is not None:
-                message = f"{message} (run id {self.run_id!r}, state file {self.store.location(self.run_id)})"
+                location = self.store.location(self.run_id)
+                message = f"{message} (run id {self.run_id!r}, state file {location})"
             return self._finish("blocked", [detail(decision.blocker, message)], previous, None)
 
         holder = lock.holder
@@ -222,7 +235,8 @@ class _Attempt:
             lock_key=self.lock_key,
             output_dir=str(self.output_dir),
             holder=AttemptHolder(
-                pid=os.getpid(), host=socket.gethostname(),
+                pid=os.getpid(),
+                host=socket.gethostname(),
                 pid_start_time=getattr(holder, "pid_start_time", None),
                 lock_token=getattr(holder, "token", None),
             ),
@@ -230,15 +244,22 @@ class _Attempt:
         )
         if decision.takeover:
             state = state.model_copy(
-                update={"transitions": [*state.transitions[:-1], state.transitions[-1].model_copy(
-                    update={"reason": f"takeover: {decision.message}"})]}
+                update={
+                    "transitions": [
+                        *state.transitions[:-1],
+                        state.transitions[-1].model_copy(
+                            update={"reason": f"takeover: {decision.message}"}
+                        ),
+                    ]
+                }
             )
         state = advance(state, JobStatus.RUNNING)
         self.store.save(state)
         run_request = RunRequest.model_validate(
             {
                 **self.request.model_dump(
-                    include=set(RunRequest.model_fields), exclude={"job_attempt", "generation", "checkpoint"}
+                    include=set(RunRequest.model_fields),
+                    exclude={"job_attempt", "generation", "checkpoint"},
                 ),
                 "job_attempt": state.attempt,
                 "generation": state.generation,
@@ -265,7 +286,10 @@ class _Attempt:
         checkpoint = (result_dict.get("result") or {}).get("checkpoint")
         if outcome.passed:
             state = advance(
-                state, JobStatus.COMMITTED, run_result=result_dict, checkpoint=checkpoint,
+                state,
+                JobStatus.COMMITTED,
+                run_result=result_dict,
+                checkpoint=checkpoint,
                 blocker_details=[],
             )
             self.store.save(state)
@@ -274,8 +298,12 @@ class _Attempt:
         reason = redact("; ".join(str(e) for e in errors) or "the run did not pass")
         details = [detail(blockers.RUN_NOT_PASSED, reason)]
         state = advance(
-            state, JobStatus.FAILED, reason=reason, run_result=result_dict,
-            checkpoint=checkpoint, blocker_details=details,
+            state,
+            JobStatus.FAILED,
+            reason=reason,
+            run_result=result_dict,
+            checkpoint=checkpoint,
+            blocker_details=details,
         )
         self.store.save(state)
         return self._finish("failed", details, state, result_dict)
@@ -317,7 +345,7 @@ class _Attempt:
         replaced = acquisition.replaced_holder if acquisition else None
         report = OrchestratedRunReport(
             passed=status == "committed",
-            status=status,  # type: ignore[arg-type]
+            status=status,
             run_id=self.run_id,
             process=self.process,
             selector=self.request.selector,

@@ -91,8 +91,8 @@ def admit_attempt(
         generation = previous.generation + 1 if from_scratch else previous.generation
         checkpoint = None if from_scratch else previous.checkpoint
     history = list(previous.transitions) if previous else []
-    reason = "restart from scratch" if previous and from_scratch else (
-        "resume" if previous else None
+    reason = (
+        "restart from scratch" if previous and from_scratch else ("resume" if previous else None)
     )
     history.append(Transition(status=JobStatus.STARTED, at=now, attempt=attempt, reason=reason))
     return JobState(

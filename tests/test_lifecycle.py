@@ -10,8 +10,10 @@ from dpone_core.lifecycle import IllegalTransition, JobStatus, check_transition
 
 S = JobStatus
 LEGAL_WITHIN = {
-    (S.STARTED, S.RUNNING), (S.STARTED, S.BLOCKED),
-    (S.RUNNING, S.COMMITTED), (S.RUNNING, S.FAILED),
+    (S.STARTED, S.RUNNING),
+    (S.STARTED, S.BLOCKED),
+    (S.RUNNING, S.COMMITTED),
+    (S.RUNNING, S.FAILED),
 }
 ADMIT_FROM = {None, S.FAILED, S.BLOCKED, S.COMMITTED, S.RUNNING}
 

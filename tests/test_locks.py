@@ -169,7 +169,9 @@ def _other_host_record(manager: LocalRunLockManager, key: str, heartbeat_age: fl
 
 @pytest.fixture
 def lock_dir(tmp_path: Path) -> Path:
-    return tmp_path / "locks"
+    path = tmp_path / "locks"
+    path.mkdir()
+    return path
 
 
 @pytest.fixture

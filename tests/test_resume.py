@@ -38,8 +38,11 @@ TABLE = [
     (PreviousState(JobStatus.BLOCKED), RESUME, RUN_CONTINUE),
     (PreviousState(JobStatus.BLOCKED), RESTART, RUN_SCRATCH),
 ]
-TABLE += [(PreviousState(s, corrupt=True), p, blockers.JOB_CORRUPT)
-          for s in (None, JobStatus.COMMITTED) for p in ResumePolicy]
+TABLE += [
+    (PreviousState(s, corrupt=True), p, blockers.JOB_CORRUPT)
+    for s in (None, JobStatus.COMMITTED)
+    for p in ResumePolicy
+]
 
 
 @pytest.mark.parametrize(("previous", "policy", "expected"), TABLE)

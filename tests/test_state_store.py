@@ -23,8 +23,15 @@ HOLDER = AttemptHolder(pid=os.getpid(), host="h")
 
 def _admit(previous: JobState | None, from_scratch: bool = False) -> JobState:
     return admit_attempt(
-        previous, run_id="r/1", process="p", manifest_path="m.yml", selector="p",
-        lock_key="k", output_dir="out", holder=HOLDER, from_scratch=from_scratch,
+        previous,
+        run_id="r/1",
+        process="p",
+        manifest_path="m.yml",
+        selector="p",
+        lock_key="k",
+        output_dir="out",
+        holder=HOLDER,
+        from_scratch=from_scratch,
     )
 
 
@@ -51,7 +58,13 @@ def test_history_and_attempts_carry_over_and_restart_bumps_generation() -> None:
     restarted = _admit(committed, from_scratch=True)
     assert restarted.attempt == 3 and restarted.generation == 2 and restarted.checkpoint is None
     assert [t.status for t in restarted.transitions] == [
-        "started", "running", "failed", "started", "running", "committed", "started"
+        "started",
+        "running",
+        "failed",
+        "started",
+        "running",
+        "committed",
+        "started",
     ]
     assert [t.attempt for t in restarted.transitions] == [1, 1, 1, 2, 2, 2, 3]
     assert all(t.at.endswith("Z") for t in restarted.transitions)

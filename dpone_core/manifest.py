@@ -1,0 +1,587 @@
+"""Manifest models (pydantic) and loading (PyYAML): the format of DESIGN.md section 7.
+
+A manifest is user input that schedulers feed us unattended, so every problem
+with it must surface as one :class:`~dpone_core.errors.ManifestError` line that
+names the file, the field and what was expected -- never a traceback, and never
+a secret. Loading therefore goes: read bytes (hash them for evidence), parse
+YAML with a safe loader, interpolate ``${VAR}`` references (registering secret
+values with :mod:`dpone_core.redact` before anything can print them), then
+validate with pydantic and translate the first validation error.
+
+This module must stay cheap to import: ``dpone --help`` imports it indirectly,
+so SQLAlchemy and the process kinds are never imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from dpone_core.errors import ManifestError
+from dpone_core.redact import redact, register_secret
+
+__all__ = [
+    "CommandProcess",
+    "LoadedManifest",
+    "Manifest",
+    "PartitionsSpec",
+    "ProcessSpec",
+    "SourceSpec",
+    "StrategySpec",
+    "TargetSpec",
+    "TransferProcess",
+    "is_secret_name",
+    "load_manifest",
+    "resolved_connections",
+]
+
+#: Variable names containing one of these words hold secrets even when not listed in ``secrets:``.
+SECRET_NAME_WORDS = ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
+
+_CUSTOM_ERROR = "dpone_manifest"
+
+
+def is_secret_name(name: str, declared: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether the value of environment variable ``name`` must be treated as secret."""
+    upper = name.upper()
+    return name in declared or any(word in upper for word in SECRET_NAME_WORDS)
+
+
+def _custom_error(path: tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """A validation error whose field path is ``path`` relative to the validated model.
+
+    Model-level validators can only fail at the model's own location; carrying the
+    intended sub-path in the context lets :func:`_translate` name the precise field.
+    """
+    return PydanticCustomError(_CUSTOM_ERROR, "{message}", {"message": message, "path": path})
+
+
+class _Strict(BaseModel):
+    """Base of every manifest model: unknown fields are errors that list the known ones.
+
+    ``extra="forbid"`` alone says "extra inputs are not permitted"; rejecting unknown
+    keys up front lets the error say which fields *are* accepted (typos are the usual
+    cause), while ``extra="forbid"`` stays as the backstop for non-dict inputs.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = set(cls.model_fields)
+            unknown = [key for key in data if key not in known]
+            if unknown:
+                allowed = ", ".join(cls.model_fields)
+                first = unknown[0]
+                more = f" (and {len(unknown) - 1} more unknown)" if len(unknown) > 1 else ""
+                raise _custom_error(
+                    (str(first),),
+                    f"unknown field; expected one of: {allowed}{more}{cls._unknown_hint(first)}",
+                )
+        return data
+
+    @classmethod
+    def _unknown_hint(cls, field: Any) -> str:
+        return ""
+
+
+class SourceSpec(_Strict):
+    """Where a transfer reads: a table or a query on a named connection (exactly one)."""
+
+    connection: str
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _table_xor_query(self) -> SourceSpec:
+        if (self.table is None) == (self.query is None):
+            raise _custom_error(
+                (),
+                "expected exactly one of 'table' or 'query'"
+                + (" (got both)" if self.table is not None else " (got neither)"),
+            )
+        return self
+
+
+class TargetSpec(_Strict):
+    """Where a transfer writes; ``table`` may be ``schema.table``."""
+
+    connection: str
+    table: str
+
+
+class StrategySpec(_Strict):
+    """How rows reach the target (see DESIGN.md section 7 for the modes)."""
+
+    mode: Literal["replace", "append", "merge", "incremental"] = "append"
+    key: list[str] = Field(default_factory=list)
+    cursor: str | None = None
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_as_list(cls, value: Any) -> Any:
+        # ``key: order_id`` is the natural spelling for a single-column key.
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _mode_requirements(self) -> StrategySpec:
+        if self.mode == "merge" and not self.key:
+            raise _custom_error(
+                ("key",), "mode 'merge' requires a non-empty key (the upsert columns)"
+            )
+        if self.mode == "incremental" and not self.cursor:
+            raise _custom_error(
+                ("cursor",), "mode 'incremental' requires a cursor column (the watermark)"
+            )
+        return self
+
+
+def _iso(value: str, field: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise _custom_error(
+            (field,), f"expected an ISO-8601 date or datetime (got {value!r})"
+        ) from None
+
+
+class PartitionsSpec(_Strict):
+    """A time-partitioned process: one run per day or hour from ``start`` (to ``end``)."""
+
+    granularity: Literal["daily", "hourly"]
+    start: str
+    end: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _dates_as_text(cls, value: Any) -> Any:
+        # YAML turns an unquoted 2026-01-01 into a date; keep the ISO text the user wrote.
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return value
+
+    @model_validator(mode="after")
+    def _valid_window(self) -> PartitionsSpec:
+        start = _iso(self.start, "start")
+        if self.end is not None:
+            end = _iso(self.end, "end")
+            if (end.tzinfo is None) == (start.tzinfo is None) and end <= start:
+                raise _custom_error(("end",), f"expected a time after start {self.start!r}")
+        return self
+
+
+class _ProcessBase(_Strict):
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    owners: list[str] = Field(default_factory=list)
+    partitions: PartitionsSpec | None = None
+    concurrency_key: str | None = None
+
+
+class TransferProcess(_ProcessBase):
+    """Copy rows from a source table/query into a target table."""
+
+    kind: Literal["transfer"] = "transfer"
+    source: SourceSpec
+    target: TargetSpec
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    batch_size: int = Field(default=10000, gt=0)
+
+    @classmethod
+    def _unknown_hint(cls, field: Any) -> str:
+        # ``kind`` defaults to transfer, so a command process without ``kind`` lands here.
+        return "; set 'kind: command' for a command process" if field == "command" else ""
+
+
+class CommandProcess(_ProcessBase):
+    """Run an argv (no shell); passes iff it exits 0."""
+
+    kind: Literal["command"]
+    command: list[str] = Field(min_length=1)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+def _process_kind(value: Any) -> Any:
+    """Discriminator that treats a missing ``kind`` as ``transfer`` (the documented default)."""
+    if isinstance(value, dict):
+        return value.get("kind", "transfer")
+    return getattr(value, "kind", None)
+
+
+ProcessSpec = Annotated[
+    Annotated[TransferProcess, Tag("transfer")] | Annotated[CommandProcess, Tag("command")],
+    Discriminator(_process_kind),
+]
+_PROCESS_TAGS = ("transfer", "command")
+
+
+class Manifest(_Strict):
+    """A whole manifest file."""
+
+    version: Literal[1]
+    secrets: list[str] = Field(default_factory=list)
+    connections: dict[str, str] = Field(default_factory=dict)
+    processes: dict[str, ProcessSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _connections_exist(self) -> Manifest:
+        available = ", ".join(repr(name) for name in self.connections) or "(none defined)"
+        for name, process in self.processes.items():
+            if not isinstance(process, TransferProcess):
+                continue
+            for side, spec in (("source", process.source), ("target", process.target)):
+                if spec.connection not in self.connections:
+                    raise _custom_error(
+                        ("processes", name, side, "connection"),
+                        f"expected the name of a connection under 'connections': {available} "
+                        f"(got {spec.connection!r})",
+                    )
+        return self
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A validated manifest plus where it came from (``path`` is absolute) and its hash."""
+
+    path: Path
+    manifest: Manifest
+    sha256: str
+
+    def select(self, selector: str | None) -> tuple[str, ProcessSpec]:
+        """Resolve ``--selector``; it may be omitted only when there is one process."""
+        processes = self.manifest.processes
+        names = ", ".join(repr(name) for name in processes)
+        if selector is None:
+            if len(processes) == 1:
+                name, process = next(iter(processes.items()))
+                return name, process
+            raise ManifestError(
+                str(self.path),
+                "processes",
+                f"the manifest has {len(processes)} processes; pass a selector, one of: {names}",
+            )
+        if selector not in processes:
+            raise ManifestError(
+                str(self.path),
+                "processes",
+                f"no process named {selector!r}; available selectors: {names}",
+            )
+        return selector, processes[selector]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _SafeUniqueKeyLoader(yaml.SafeLoader):
+    """``SafeLoader`` that rejects duplicate mapping keys.
+
+    Plain ``yaml.safe_load`` keeps the last duplicate silently, so a copy-pasted
+    process would quietly replace another one. Construction stays the safe subset.
+    """
+
+
+def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # unhashable key; the base constructor reports it
+            continue
+        if duplicate:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+    return loader.construct_mapping(node, deep=True)
+
+
+_SafeUniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+)
+
+
+def _read(path: Path, display: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(display, "", "file not found; expected a manifest YAML file") from None
+    except IsADirectoryError:
+        raise ManifestError(display, "", "is a directory; expected a manifest YAML file") from None
+    except OSError as exc:
+        raise ManifestError(
+            display, "", f"cannot read the file ({exc.strerror or type(exc).__name__})"
+        ) from None
+
+
+def _parse_yaml(data: bytes, display: str) -> Any:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            display, "", f"expected UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_SafeUniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(exc.problem or exc.context or "malformed YAML").split())
+        raise ManifestError(display, where, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ManifestError(display, "", f"invalid YAML: {problem}") from None
+
+
+_PathPart = str | int
+
+
+def _format_path(parts: tuple[Any, ...] | list[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+# ``$$`` | ``${...}`` | a ``${`` that never closes
+_REFERENCE = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<body>[^}]*)\}|(?P<open>\{))")
+_BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.DOTALL)
+
+
+def _interpolate_text(
+    text: str, path: list[_PathPart], display: str, declared: frozenset[str]
+) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match["dollar"]:
+            return "$"
+        body = match["body"]
+        parsed = _BODY.fullmatch(body) if body is not None else None
+        if parsed is None:
+            shown = match.group(0) if body is not None else text[match.start() :]
+            raise ManifestError(
+                display,
+                _format_path(path),
+                f"expected ${{VAR}} or ${{VAR:-default}} (got {shown[:40]!r}); "
+                "write $$ for a literal $",
+            )
+        name, default = parsed["name"], parsed["default"]
+        value = os.environ.get(name)
+        if not value and default is not None:
+            value = default  # shell semantics: ``:-`` also replaces an empty value
+        if value is None:
+            raise ManifestError(
+                display,
+                _format_path(path),
+                f"environment variable {name} is not set (set it or write ${{{name}:-default}})",
+            )
+        if is_secret_name(name, declared):
+            register_secret(value)
+        return value
+
+    return _REFERENCE.sub(replace, text)
+
+
+def _interpolate(value: Any, path: list[_PathPart], display: str, declared: frozenset[str]) -> Any:
+    """Apply ``${VAR}`` interpolation to every string value (keys are left alone)."""
+    if isinstance(value, str):
+        return _interpolate_text(value, path, display, declared) if "$" in value else value
+    if isinstance(value, dict):
+        return {
+            key: _interpolate(item, [*path, key], display, declared) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(item, [*path, i], display, declared) for i, item in enumerate(value)]
+    return value
+
+
+def _declared_secrets(raw: dict[Any, Any]) -> frozenset[str]:
+    names = raw.get("secrets")
+    if not isinstance(names, list):
+        return frozenset()  # validation reports the wrong type later
+    return frozenset(name for name in names if isinstance(name, str))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if value is None:
+        return "nothing"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+_SIMPLE_EXPECTATIONS = {
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "union_tag_not_found": "expected a mapping",
+    "list_type": "expected a list",
+    "string_type": "expected a string",
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+
+
+def _one_of(expected: str) -> str:
+    """Pydantic renders literals as ``'a', 'b' or 'c'``; we say ``one of 'a', 'b', 'c'``."""
+    head, sep, last = expected.rpartition(" or ")
+    return f"one of {head}, {last}" if sep else expected
+
+
+def _translate_error(error: Any) -> tuple[str, str]:
+    """Map one pydantic error to ``(field path, expectation)``."""
+    loc = list(error["loc"])
+    # Tagged unions put the tag into the location: processes.<name>.<tag>.field.
+    if len(loc) >= 3 and loc[0] == "processes" and loc[2] in _PROCESS_TAGS:
+        del loc[2]
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    got = f" (got {_describe(error.get('input'))})"
+    if loc and loc[-1] == "[key]":  # a mapping key of the wrong type
+        return _format_path(loc[:-2]), f"expected string keys (got key {_describe(loc[-2])})"
+    if kind == _CUSTOM_ERROR:
+        return _format_path([*loc, *ctx["path"]]), str(ctx["message"])
+    if kind == "missing":
+        return _format_path(loc), "required field is missing"
+    if kind == "extra_forbidden":
+        return _format_path(loc), "unknown field"
+    if kind == "literal_error":
+        return _format_path(loc), f"expected {_one_of(str(ctx['expected']))}{got}"
+    if kind == "union_tag_invalid":
+        tag = _describe(error["input"].get("kind")) if isinstance(error["input"], dict) else ""
+        tags = ", ".join(repr(tag) for tag in _PROCESS_TAGS)
+        return _format_path([*loc, "kind"]), f"expected one of {tags} (got {tag})"
+    if kind == "too_short":
+        count = ctx.get("min_length", 1)
+        if loc == ["processes"]:
+            return "processes", "expected at least one process"
+        if count == 1:
+            return _format_path(loc), f"expected a non-empty list{got}"
+        return _format_path(loc), f"expected at least {count} items{got}"
+    if kind in ("greater_than", "greater_than_equal"):
+        word = "greater than" if kind == "greater_than" else "at least"
+        bound = ctx.get("gt", ctx.get("ge"))
+        shown = f"{bound:g}" if isinstance(bound, int | float) else str(bound)
+        return _format_path(loc), f"expected a number {word} {shown}{got}"
+    if kind in _SIMPLE_EXPECTATIONS:
+        return _format_path(loc), _SIMPLE_EXPECTATIONS[kind] + got
+    message = str(error.get("msg", kind))
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if message.startswith("Input should be "):
+        message = "expected " + message.removeprefix("Input should be ") + got
+    return _format_path(loc), message
+
+
+def _manifest_error(display: str, exc: ValidationError) -> ManifestError:
+    errors = exc.errors()
+    field, expected = _translate_error(errors[0])
+    if len(errors) > 1:
+        more = len(errors) - 1
+        expected += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ManifestError(display, field, redact(" ".join(expected.split())))
+
+
+def _register_env_secrets(manifest: Manifest) -> None:
+    """Mask secrets the manifest declares or hands to commands, wherever they come from.
+
+    A command inherits the environment, so a declared secret can be echoed even if the
+    manifest never references it; command ``env:`` entries with secret-looking names are
+    secrets too.
+    """
+    declared = frozenset(manifest.secrets)
+    for name in declared:
+        value = os.environ.get(name)
+        if value:
+            register_secret(value)
+    for process in manifest.processes.values():
+        if isinstance(process, CommandProcess):
+            for name, value in process.env.items():
+                if is_secret_name(name, declared):
+                    register_secret(value)
+
+
+def load_manifest(path: str | os.PathLike[str]) -> LoadedManifest:
+    """Read, interpolate and validate a manifest; every problem is a one-line ManifestError."""
+    display = os.fspath(path)
+    file = Path(display)
+    data = _read(file, display)
+    raw = _parse_yaml(data, display)
+    if raw is None:
+        raise ManifestError(display, "", "the file is empty; expected a mapping with 'version: 1'")
+    if not isinstance(raw, dict):
+        raise ManifestError(
+            display, "", f"expected a mapping at the top level (got {_describe(raw)})"
+        )
+    declared = _declared_secrets(raw)
+    interpolated = _interpolate(raw, [], display, declared)
+    try:
+        manifest = Manifest.model_validate(interpolated)
+    except ValidationError as exc:
+        raise _manifest_error(display, exc) from None
+    _register_env_secrets(manifest)
+    return LoadedManifest(
+        path=Path(os.path.abspath(file)),
+        manifest=manifest,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+_SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+[A-Za-z0-9_]+)?):///(?P<rest>.*)$", re.DOTALL)
+
+
+def _absolute_sqlite(url: str, base: Path) -> str:
+    match = _SQLITE_URL.match(url)
+    if match is None:
+        return url
+    rest = match["rest"]
+    db_path, sep, query = rest.partition("?")
+    if (
+        not db_path
+        or db_path.startswith("/")
+        or db_path == ":memory:"
+        or db_path.startswith("file:")
+    ):
+        return url
+    absolute = os.path.normpath(base / db_path)
+    return f"{match['scheme']}:///{absolute}{sep}{query}"
+
+
+def resolved_connections(loaded: LoadedManifest) -> dict[str, str]:
+    """Connection URLs with relative SQLite paths anchored at the manifest's directory.
+
+    A scheduler may start ``dpone`` from any working directory; anchoring makes
+    ``sqlite:///data/shop.db`` mean the same file every time.
+    """
+    base = loaded.path.parent
+    return {name: _absolute_sqlite(url, base) for name, url in loaded.manifest.connections.items()}

@@ -1,0 +1,297 @@
+"""The ``command`` process kind: run an argv, pass iff it exits 0.
+
+Three properties matter more than convenience here:
+
+* **The command's whole process tree ends with the try.** The child leads its own
+  process group; a timeout, an interrupt of the orchestrator, or the leader's normal
+  exit all end with the group killed. Otherwise a leftover grandchild of try 1 would
+  still be writing while try 2 (or the next attempt admitted under the same lock)
+  runs. On Linux the child also gets ``PR_SET_PDEATHSIG=SIGKILL``, so a ``kill -9``
+  of the orchestrator does not leave the command running unsupervised.
+* **Bounded memory.** Output is drained by reader threads into fixed-size tails; a
+  command that prints gigabytes costs a few kilobytes.
+* **No secrets.** Tails and error messages pass through :func:`redact`.
+
+Known limit: a descendant that starts its own session (``setsid``, daemons) leaves
+the group and is not tracked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from dpone_core.manifest import CommandProcess, is_secret_name
+from dpone_core.redact import redact, register_secret
+from dpone_core.runtime.context import ProcessContext
+from dpone_core.runtime.results import ProcessResult
+
+__all__ = ["KILL_GRACE_SECONDS", "TAIL_CHARS", "run_command"]
+
+#: Characters of stdout/stderr kept in the result (the end of the output).
+TAIL_CHARS = 4096
+#: Bytes buffered per stream; twice the tail so that a secret straddling the tail's
+#: start is still whole when it is redacted.
+_BUFFER_BYTES = 2 * TAIL_CHARS
+_TRUNCATED = "...\n"
+#: How long a process group gets between SIGTERM and SIGKILL.
+KILL_GRACE_SECONDS = 2.0
+#: After the group is killed, how long to wait for the pipes to reach end-of-file.
+_DRAIN_SECONDS = 5.0
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """Resolve ``prctl`` in the parent: the forked child must not load libraries."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl: Callable[..., int] = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None] | None:
+    """``preexec_fn`` that ties the child's life to the (thread that started it in the) parent.
+
+    Linux delivers the death signal when the *thread* that forked exits; ``run_command``
+    waits in that same thread, so the thread outlives the child unless the process dies.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+
+    def setup() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+class _Tail:
+    """Drain one pipe on a thread, keeping only the last ``_BUFFER_BYTES`` bytes."""
+
+    def __init__(self, stream: IO[bytes], name: str) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._drain, name=name, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        fd = self._stream.fileno()
+        try:
+            while chunk := os.read(fd, 65536):
+                self._buffer += chunk
+                excess = len(self._buffer) - _BUFFER_BYTES
+                if excess > 0:
+                    del self._buffer[:excess]
+                    self._dropped += excess
+        except (OSError, ValueError):
+            pass  # the pipe was closed under us; keep what we have
+        finally:
+            with contextlib.suppress(OSError):
+                self._stream.close()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def text(self) -> str:
+        """The redacted tail, at most ``TAIL_CHARS`` characters."""
+        text = redact(bytes(self._buffer).decode("utf-8", errors="replace"))
+        if self._dropped == 0 and len(text) <= TAIL_CHARS:
+            return text
+        return _TRUNCATED + text[-(TAIL_CHARS - len(_TRUNCATED)) :]
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    """Whether any non-zombie process is still in the group.
+
+    ``killpg(pgid, 0)`` also succeeds for the zombie leader we deliberately keep
+    unreaped, so on Linux the group is read from ``/proc``.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc/self"):
+        return True
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rfind(b")") + 2 :].split()  # state, ppid, pgrp, ...
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _kill_group(pgid: int, grace: float) -> None:
+    """SIGTERM the group, give it up to ``grace`` seconds, then SIGKILL whatever is left.
+
+    The SIGKILL runs in ``finally`` so that a second interrupt during the grace period
+    still leaves nothing behind.
+    """
+    try:
+        if not _group_has_live_members(pgid):
+            return
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_has_live_members(pgid):
+            time.sleep(0.02)
+    finally:
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _wait_exited(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
+    """Wait until the child exits, *without reaping it*; False on timeout.
+
+    Leaving the leader a zombie keeps its pid (= the group id) reserved, so the
+    ``killpg`` that follows can never hit an unrelated group that reused the number.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if not hasattr(os, "waitid"):  # not Linux: fall back to Popen (reaps; tiny pid-reuse race)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    delay = 0.001
+    while True:
+        if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            delay = min(delay, remaining)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _environment(process: CommandProcess, ctx: ProcessContext) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(process.env)
+    env.update(ctx.env)
+    for name, value in ctx.env.items():
+        if is_secret_name(name):
+            register_secret(value)
+    env["DPONE_RUN_ID"] = ctx.run_id
+    env["DPONE_ATTEMPT"] = str(ctx.try_number)
+    env["DPONE_JOB_ATTEMPT"] = str(ctx.job_attempt)
+    env["DPONE_PROCESS"] = ctx.process_name
+    if ctx.window_start is not None:
+        env["DPONE_PARTITION_START"] = ctx.window_start
+    if ctx.window_end is not None:
+        env["DPONE_PARTITION_END"] = ctx.window_end
+    return env
+
+
+def _failed(started: float, error: str) -> ProcessResult:
+    return ProcessResult(
+        status="failed", duration_seconds=time.monotonic() - started, errors=[redact(error)]
+    )
+
+
+def _exit_error(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"command was killed by {name} (exit code {returncode})"
+    return f"command exited with code {returncode}"
+
+
+def run_command(process: CommandProcess, ctx: ProcessContext) -> ProcessResult:
+    """Run one try of a command process (see the module docstring for the guarantees).
+
+    The working directory is ``process.cwd`` relative to the manifest's directory, or
+    the manifest's directory itself, so a manifest behaves the same from any scheduler.
+    """
+    started = time.monotonic()
+    argv = list(process.command)
+    cwd = ctx.manifest_dir / process.cwd if process.cwd else ctx.manifest_dir
+    if not Path(cwd).is_dir():
+        return _failed(started, f"working directory not found: {cwd}")
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=_environment(process, ctx),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_child_setup(os.getpid()),  # see _child_setup
+        )
+    except FileNotFoundError:
+        return _failed(started, f"command not found: {argv[0]}")
+    except PermissionError:
+        return _failed(started, f"command is not executable: {argv[0]}")
+    except OSError as exc:
+        return _failed(started, f"command could not start: {argv[0]}: {exc.strerror or exc}")
+
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout = _Tail(proc.stdout, f"dpone-stdout-{proc.pid}")
+    stderr = _Tail(proc.stderr, f"dpone-stderr-{proc.pid}")
+    pgid = proc.pid  # start_new_session: the child leads its own group
+    timed_out = False
+    try:
+        exited = _wait_exited(proc, process.timeout_seconds)
+        timed_out = not exited
+        # Either way the try is over: nothing it started may outlive it. The leader is
+        # still unreaped here, so the group id cannot have been reused.
+        _kill_group(pgid, KILL_GRACE_SECONDS)
+        returncode = proc.wait()
+    except BaseException:
+        try:
+            _kill_group(pgid, KILL_GRACE_SECONDS)
+        finally:
+            proc.wait()
+        raise
+    stdout.join(_DRAIN_SECONDS)
+    stderr.join(_DRAIN_SECONDS)
+
+    errors: list[str] = []
+    if timed_out:
+        errors.append(
+            f"command timed out after {process.timeout_seconds:g}s (process group killed)"
+        )
+    elif returncode != 0:
+        errors.append(_exit_error(returncode))
+    return ProcessResult(
+        status="passed" if not errors else "failed",
+        duration_seconds=time.monotonic() - started,
+        errors=[redact(error) for error in errors],
+        exit_code=returncode,
+        stdout_tail=stdout.text(),
+        stderr_tail=stderr.text(),
+    )

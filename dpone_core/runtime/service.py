@@ -1,0 +1,179 @@
+"""``RunManifestService``: the canonical way to execute one manifest process.
+
+It owns the per-run retry loop and nothing else: locks, job state and evidence
+belong to the orchestrator that wraps it (``dpone_core.run``). Invalid input (a
+``DponeUsageError`` such as a ``ManifestError``) is never retried -- retrying cannot
+fix a manifest -- and interrupts (``KeyboardInterrupt``, ``SystemExit``) propagate at
+once so that the orchestrator can record the attempt as failed and release its lock.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from dpone_core.clock import utc_now, utc_now_iso
+from dpone_core.errors import DponeUsageError
+from dpone_core.manifest import (
+    CommandProcess,
+    ProcessSpec,
+    TransferProcess,
+    load_manifest,
+    resolved_connections,
+)
+from dpone_core.redact import redact
+from dpone_core.runtime.command import run_command
+from dpone_core.runtime.context import ProcessContext
+from dpone_core.runtime.request import RunRequest
+from dpone_core.runtime.results import AttemptRecord, ProcessResult, RunResult
+
+__all__ = ["RunManifestService", "default_run_id"]
+
+
+def default_run_id(selector: str) -> str:
+    """The run id used when none is given: ``<selector>_<UTC date as YYYY_MM_DD>``.
+
+    One run id per process per UTC day means a daily schedule that fires twice on
+    the same day hits the same job state (and is refused or resumed), instead of
+    loading the day twice.
+    """
+    return f"{selector}_{utc_now().strftime('%Y_%m_%d')}"
+
+
+def _run_transfer(process: TransferProcess, ctx: ProcessContext) -> ProcessResult:
+    # Imported lazily: the transfer engine pulls in SQLAlchemy, which ``dpone --help``
+    # and command-only manifests must not pay for.
+    try:
+        from dpone_core.runtime.transfer import (  # type: ignore[import-not-found, unused-ignore]
+            run_transfer,
+        )
+    except ImportError as exc:
+        return ProcessResult(
+            status="failed", errors=[redact(f"the transfer engine is unavailable: {exc}")]
+        )
+    result: ProcessResult = run_transfer(process, ctx)
+    return result
+
+
+def _dispatch(process: ProcessSpec, ctx: ProcessContext) -> ProcessResult:
+    if isinstance(process, CommandProcess):
+        return run_command(process, ctx)
+    return _run_transfer(process, ctx)
+
+
+def _redacted(result: ProcessResult) -> ProcessResult:
+    """Belt and braces: whatever a process kind returns is redacted before it is kept."""
+    return result.model_copy(
+        update={
+            "errors": [redact(error) for error in result.errors],
+            "stdout_tail": None if result.stdout_tail is None else redact(result.stdout_tail),
+            "stderr_tail": None if result.stderr_tail is None else redact(result.stderr_tail),
+        }
+    )
+
+
+class RunManifestService:
+    """Load a manifest, select a process and run it with retry/backoff.
+
+    ``progress`` receives human-readable progress lines (default: the current
+    ``sys.stderr``; stdout is reserved for reports). ``sleep`` is injectable so that
+    tests and embedders control the backoff wait.
+    """
+
+    def __init__(
+        self,
+        progress: TextIO | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._progress = progress
+        self._sleep = sleep
+
+    @property
+    def progress(self) -> TextIO:
+        # Resolved late so that a replaced sys.stderr (pytest, daemons) is honoured.
+        return self._progress if self._progress is not None else sys.stderr
+
+    def _log(self, message: str) -> None:
+        print(f"dpone: {redact(message)}", file=self.progress, flush=True)
+
+    def execute(self, request: RunRequest) -> RunResult:
+        """Run ``request``; raises ``ManifestError``/``DponeUsageError`` for invalid input."""
+        loaded = load_manifest(request.manifest_path)
+        name, process = loaded.select(request.selector)
+        run_id = request.run_id if request.run_id is not None else default_run_id(name)
+        connections = resolved_connections(loaded)
+        tries = request.retry_attempts + 1
+        checkpoint: dict[str, Any] | None = request.checkpoint
+        attempts: list[AttemptRecord] = []
+        result: ProcessResult | None = None
+
+        for try_number in range(1, tries + 1):
+            ctx = ProcessContext(
+                manifest_path=loaded.path,
+                process_name=name,
+                run_id=run_id,
+                try_number=try_number,
+                job_attempt=request.job_attempt,
+                generation=request.generation,
+                connections=connections,
+                checkpoint=checkpoint,
+                env=dict(request.env),
+                window_start=request.window_start,
+                window_end=request.window_end,
+                progress=self.progress,
+            )
+            self._log(f"{name}: run {run_id} try {try_number}/{tries} started ({process.kind})")
+            started_at = utc_now_iso()
+            started = time.monotonic()
+            try:
+                result = _dispatch(process, ctx)
+            except DponeUsageError:
+                raise
+            except Exception as exc:  # a failed try, not a crash of the run
+                result = ProcessResult(
+                    status="failed",
+                    duration_seconds=time.monotonic() - started,
+                    errors=[f"{type(exc).__name__}: {exc}"],
+                )
+            result = _redacted(result)
+            if result.checkpoint is not None:
+                # A later try continues from the furthest point an earlier one reached.
+                checkpoint = result.checkpoint
+            passed = result.status == "passed"
+            error = None
+            if not passed:
+                error = "; ".join(result.errors) or "failed without an error message"
+            attempts.append(
+                AttemptRecord(
+                    attempt=try_number,
+                    status=result.status,
+                    started_at=started_at,
+                    duration_seconds=time.monotonic() - started,
+                    error=error,
+                )
+            )
+            if passed:
+                self._log(f"{name}: run {run_id} try {try_number}/{tries} passed")
+                break
+            if try_number < tries:
+                backoff = request.retry_backoff_seconds
+                self._log(
+                    f"{name}: run {run_id} try {try_number}/{tries} failed: {error}; "
+                    f"retrying in {backoff:g}s"
+                )
+                if backoff > 0:
+                    self._sleep(backoff)
+            else:
+                noun = "try" if tries == 1 else "tries"
+                self._log(f"{name}: run {run_id} failed after {tries} {noun}: {error}")
+
+        assert result is not None  # tries >= 1
+        return RunResult(
+            passed=result.status == "passed",
+            run_id=run_id,
+            process=name,
+            attempts=attempts,
+            result=result,
+        )

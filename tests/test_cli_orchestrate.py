@@ -1,0 +1,687 @@
+"""`dpone orchestrate run` end to end: real CLI processes, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXEC_AT, Workspace, all_text_under, recorder_command
+
+
+def _manifest(ws: Workspace, *args: str, name: str = "m.yml", **extra: object) -> Path:
+    return ws.write_manifest(
+        {
+            "job": {
+                "kind": "command",
+                "command": recorder_command("--record", "record.txt", *args),
+                **extra,
+            }
+        },
+        name=name,
+    )
+
+
+def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+# -- the lifecycle / policy table, row by row, through the CLI ----------------------------
+
+
+@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
+def test_no_previous_state_runs(ws: Workspace, policy: str) -> None:
+    _manifest(ws)
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
+    )
+    assert code == 0, report
+    assert report["passed"] is True and report["status"] == "committed"
+    assert report["lock_acquired"] is True and report["blockers"] == []
+    state = ws.state("r1")
+    assert state["status"] == "committed" and state["attempt"] == 1
+    assert [t["status"] for t in state["transitions"]] == ["started", "running", "committed"]
+    assert len(ws.records()) == 1
+
+
+@pytest.mark.parametrize("policy", ["fail", "resume"])
+def test_committed_is_refused_and_state_untouched(ws: Workspace, policy: str) -> None:
+    _manifest(ws)
+    assert ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")[0] == 0
+    state_path = ws.state_dir / "r1.job_state.json"
+    before = state_path.read_bytes()
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
+    )
+    assert code == 1
+    assert report["status"] == "blocked"
+    assert report["blockers"] == ["job_state.already_committed"]
+    assert state_path.read_bytes() == before
+    assert len(ws.records()) == 1
+    # and a resume after the refusal still does not load it twice
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "resume"
+    )
+    assert report["blockers"] == ["job_state.already_committed"]
+    assert len(ws.records()) == 1
+
+
+def test_committed_restart_runs_again_from_scratch(ws: Workspace) -> None:
+    _manifest(ws)
+    assert ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")[0] == 0
+    code, _report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "restart"
+    )
+    assert code == 0
+    state = ws.state("r1")
+    assert state["attempt"] == 2 and state["generation"] == 2
+    assert [t["status"] for t in state["transitions"]] == [
+        "started",
+        "running",
+        "committed",
+        "started",
+        "running",
+        "committed",
+    ]
+    assert [r[1] for r in ws.records()] == ["1", "2"]
+
+
+def _start_holder(
+    ws: Workspace, run_id: str, *extra: str, sleep: float = 30
+) -> subprocess.Popen[str]:
+    _manifest(ws, "--sleep", str(sleep), "--heartbeat", "heartbeat.txt")
+    proc = ws.popen(
+        "orchestrate", "run", "--format", "json", "--manifest", "m.yml", "--run-id", run_id, *extra
+    )
+    _wait_for(lambda: (ws.root / "heartbeat.txt").exists())
+    return proc
+
+
+@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
+def test_running_with_live_holder_is_refused(ws: Workspace, policy: str) -> None:
+    holder = _start_holder(ws, "r1", "--concurrency-key", "k1")
+    try:
+        code, report, _ = ws.orchestrate(
+            "--manifest",
+            "m.yml",
+            "--run-id",
+            "r1",
+            "--concurrency-key",
+            "other",
+            "--resume-policy",
+            policy,
+        )
+        assert code == 1
+        assert report["blockers"] == ["job_state.already_running"]
+        assert "alive" in report["blocker_details"][0]["message"]
+        assert ws.state("r1")["status"] == "running"
+        assert len(ws.records()) == 1
+        # the same key is refused at the lock
+        code, report, _ = ws.orchestrate(
+            "--manifest", "m.yml", "--run-id", "r2", "--concurrency-key", "k1"
+        )
+        assert report["blockers"] == ["lock.concurrent_run"]
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+def test_kill_9_of_the_process_group_then_fail_resume(ws: Workspace) -> None:
+    holder = _start_holder(ws, "r1")
+    os.killpg(holder.pid, signal.SIGKILL)
+    holder.wait()
+    # the command died with its orchestrator: the heartbeat stops moving
+    beat = (ws.root / "heartbeat.txt").read_text()
+    time.sleep(0.3)
+    assert (ws.root / "heartbeat.txt").read_text() == beat
+    assert ws.state("r1")["status"] == "running"
+
+    # the key is free at once for another run id
+    _manifest(ws)
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "other", "--concurrency-key", "r1"
+    )
+    assert code == 0, report
+    assert report["stale_lock_replaced"] is True
+    assert report["replaced_holder"]["run_id"] == "r1"
+
+    # the same run id under the default policy: already running, holder gone
+    before = (ws.state_dir / "r1.job_state.json").read_bytes()
+    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
+    assert code == 1
+    assert report["blockers"] == ["job_state.already_running"]
+    assert "gone" in report["blocker_details"][0]["message"]
+    assert (ws.state_dir / "r1.job_state.json").read_bytes() == before
+
+    # resume takes over and commits
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "resume"
+    )
+    assert code == 0, report
+    state = ws.state("r1")
+    assert state["status"] == "committed" and state["attempt"] == 2 and state["generation"] == 1
+    assert "takeover" in (state["transitions"][2]["reason"] or "")
+
+
+def test_running_dead_holder_restart_takes_over_from_scratch(ws: Workspace) -> None:
+    holder = _start_holder(ws, "r1")
+    os.killpg(holder.pid, signal.SIGKILL)
+    holder.wait()
+    _manifest(ws)
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "restart"
+    )
+    assert code == 0, report
+    assert ws.state("r1")["generation"] == 2
+
+
+def _failed_run(ws: Workspace) -> None:
+    _manifest(ws, "--fail-times", "1", "--counter", "counter.txt")
+    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
+    assert code == 1 and report["status"] == "failed"
+    assert report["blockers"] == ["run.not_passed"]
+    assert ws.state("r1")["status"] == "failed" and ws.state("r1")["resumable"] is True
+
+
+def test_failed_then_fail_policy_requires_resume(ws: Workspace) -> None:
+    _failed_run(ws)
+    before = (ws.state_dir / "r1.job_state.json").read_bytes()
+    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
+    assert code == 1 and report["blockers"] == ["job_state.resume_required"]
+    assert (ws.state_dir / "r1.job_state.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(("policy", "generation"), [("resume", 1), ("restart", 2)])
+def test_failed_then_resume_or_restart_commits(ws: Workspace, policy: str, generation: int) -> None:
+    _failed_run(ws)
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
+    )
+    assert code == 0, report
+    state = ws.state("r1")
+    assert (state["status"], state["attempt"], state["generation"]) == ("committed", 2, generation)
+    assert [t["status"] for t in state["transitions"]] == [
+        "started",
+        "running",
+        "failed",
+        "started",
+        "running",
+        "committed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("fail", "job_state.resume_required"), ("resume", None), ("restart", None)],
+)
+def test_blocked_previous_state(ws: Workspace, policy: str, expected: str | None) -> None:
+    from dpone_core.lifecycle import JobStatus
+    from dpone_core.state import AttemptHolder, LocalJobStateStore, admit_attempt, advance
+
+    _manifest(ws)
+    state = admit_attempt(
+        None,
+        run_id="r1",
+        process="job",
+        manifest_path="m.yml",
+        selector="job",
+        lock_key="r1",
+        output_dir="out",
+        holder=AttemptHolder(pid=1, host="h"),
+        from_scratch=False,
+    )
+    LocalJobStateStore(ws.state_dir).save(advance(state, JobStatus.BLOCKED, reason="seeded"))
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
+    )
+    if expected:
+        assert code == 1 and report["blockers"] == [expected]
+        assert ws.state("r1")["status"] == "blocked"
+    else:
+        assert code == 0 and ws.state("r1")["status"] == "committed"
+
+
+@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
+def test_corrupt_state_fails_closed_untouched(ws: Workspace, policy: str) -> None:
+    _manifest(ws)
+    ws.state_dir.mkdir(parents=True)
+    path = ws.state_dir / "r1.job_state.json"
+    path.write_bytes(b'{"run_id": "r1", "status": "comm')
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
+    )
+    assert code == 1
+    assert report["blockers"] == ["job_state.corrupt"]
+    assert ".dpone/orchestration-state/r1.job_state.json" in report["blocker_details"][0]["message"]
+    assert path.read_bytes() == b'{"run_id": "r1", "status": "comm'
+    assert ws.records() == []
+
+
+def test_corrupt_lock_record_fails_closed_untouched(ws: Workspace) -> None:
+    from dpone_core.naming import file_safe_name
+
+    _manifest(ws)
+    ws.lock_dir.mkdir(parents=True)
+    record = ws.lock_dir / f"{file_safe_name('r1')}.lock.json"
+    record.write_bytes(b"\x00garbage")
+    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
+    assert code == 1 and report["blockers"] == ["lock.corrupt"]
+    assert record.read_bytes() == b"\x00garbage"
+    assert ws.records() == []
+    assert not (ws.state_dir / "r1.job_state.json").exists()
+
+
+# -- concurrency ------------------------------------------------------------------------
+
+
+def _race(ws: Workspace, n: int = 16) -> list[tuple[int, dict[str, object]]]:
+    _manifest(ws, "--sleep", "2")
+    when = time.time() + 1.5
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                EXEC_AT,
+                str(when),
+                *ws.argv(
+                    "orchestrate",
+                    "run",
+                    "--format",
+                    "json",
+                    "--manifest",
+                    "m.yml",
+                    "--run-id",
+                    f"racer{i}",
+                    "--concurrency-key",
+                    "shared",
+                ),
+            ],
+            cwd=ws.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        results.append((proc.returncode, json.loads(out) if out.strip() else {"stderr": err}))
+    return results
+
+
+def test_sixteen_processes_race_for_one_key(ws: Workspace) -> None:
+    results = _race(ws)
+    winners = [r for code, r in results if code == 0]
+    losers = [r for code, r in results if code != 0]
+    assert len(winners) == 1 and len(ws.records()) == 1
+    assert ws.records()[0][0] == winners[0]["run_id"]
+    assert all(r["blockers"] == ["lock.concurrent_run"] for r in losers), losers
+    for r in losers:  # refused attempts never create a job state
+        assert not (ws.state_dir / f"{r['run_id']}.job_state.json").exists()
+
+
+def test_sixteen_processes_race_over_a_stale_record(ws: Workspace) -> None:
+    from dpone_core.naming import file_safe_name
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ws.lock_dir.mkdir(parents=True)
+    (ws.lock_dir / f"{file_safe_name('shared')}.lock.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "key": "shared",
+                "run_id": "ghost",
+                "pid": dead.pid,
+                "host": socket.gethostname(),
+                "acquired_at": "2026-01-01T00:00:00.000000Z",
+                "heartbeat_at": "2026-01-01T00:00:00.000000Z",
+                "token": "deadbeef",
+                "pid_start_time": None,
+            }
+        )
+    )
+    results = _race(ws)
+    winners = [r for code, r in results if code == 0]
+    assert len(winners) == 1 and len(ws.records()) == 1
+    assert winners[0]["stale_lock_replaced"] is True
+    assert all(r["blockers"] == ["lock.concurrent_run"] for code, r in results if code != 0)
+
+
+def test_live_holder_keeps_key_past_ttl(ws: Workspace) -> None:
+    holder = _start_holder(ws, "r1", "--lock-ttl-seconds", "1", sleep=3)
+    time.sleep(1.8)
+    code, report, _ = ws.orchestrate(
+        "--manifest",
+        "m.yml",
+        "--run-id",
+        "r2",
+        "--concurrency-key",
+        "r1",
+        "--lock-ttl-seconds",
+        "1",
+    )
+    assert code == 1 and report["blockers"] == ["lock.concurrent_run"]
+    out, _ = holder.communicate(timeout=30)
+    assert holder.returncode == 0 and json.loads(out)["status"] == "committed"
+    assert [r[0] for r in ws.records()] == ["r1"]
+
+
+def test_decision_race_contender_paused_before_the_lock_does_not_execute(ws: Workspace) -> None:
+    """A contender that saw "no state" and then waited for the lock must not run after a commit."""
+    import threading
+
+    from dpone_core.handoff import SchedulerHandoffBuilder
+    from dpone_core.locks import LocalRunLockManager
+    from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService
+    from dpone_core.runtime import RunManifestService
+    from dpone_core.state import LocalJobStateStore
+
+    _manifest(ws)
+    store = LocalJobStateStore(ws.state_dir)
+    paused, go = threading.Event(), threading.Event()
+
+    class PausingLocks(LocalRunLockManager):
+        def acquire(self, key: str, *, run_id: str):  # type: ignore[no-untyped-def]
+            assert store.load(run_id) is None  # it looked: nothing there yet
+            paused.set()
+            go.wait(30)
+            return super().acquire(key, run_id=run_id)
+
+    service = OrchestratedRunService(
+        lock_manager=PausingLocks(ws.lock_dir),
+        handoff_builder=SchedulerHandoffBuilder(),
+        run_executor=RunManifestService().execute,
+        job_state_store=store,
+    )
+    reports = []
+    thread = threading.Thread(
+        target=lambda: reports.append(
+            service.run(
+                request=OrchestratedRunRequest(manifest_path=str(ws.root / "m.yml"), run_id="r1"),
+                output_dir=ws.root / "out",
+            )
+        )
+    )
+    thread.start()
+    assert paused.wait(10)
+    code, _report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
+    assert code == 0
+    go.set()
+    thread.join(30)
+    assert reports[0].blockers == ["job_state.already_committed"]
+    assert len(ws.records()) == 1
+
+
+# -- keys, signals, retries ---------------------------------------------------------------
+
+
+def test_keys_are_distinct_files_inside_the_lock_dir(ws: Workspace) -> None:
+    _manifest(ws)
+    keys = ["a/b", "a_b", "../x", "ключ-ü", "k" * 300]
+    for i, key in enumerate(keys):
+        code, report, err = ws.orchestrate(
+            "--manifest", "m.yml", "--run-id", f"r{i}", "--concurrency-key", key
+        )
+        assert code == 0, err
+        assert report["lock_key"] == key
+    files = sorted(p for p in ws.lock_dir.iterdir() if p.name.endswith(".lock"))
+    assert len(files) == 5
+    assert all(p.resolve().parent == ws.lock_dir.resolve() for p in files)
+    assert not (ws.root / ".dpone" / "x.lock").exists()
+    proc = ws.dpone("orchestrate", "run", "--manifest", "m.yml", "--concurrency-key", "")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_marks_failed_and_frees_the_key(ws: Workspace) -> None:
+    holder = _start_holder(ws, "r1")
+    holder.send_signal(signal.SIGTERM)
+    out, err = holder.communicate(timeout=30)
+    assert holder.returncode == 1, err
+    report = json.loads(out)
+    assert report["status"] == "failed" and report["blockers"] == ["run.interrupted"]
+    state = ws.state("r1")
+    assert state["status"] == "failed"
+    assert "SIGTERM" in state["transitions"][-1]["reason"]
+    beat = (ws.root / "heartbeat.txt").read_text()
+    time.sleep(0.3)
+    assert (ws.root / "heartbeat.txt").read_text() == beat  # the command was killed too
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r2", "--concurrency-key", "r1"
+    )
+    assert code == 0 and report["stale_lock_replaced"] is False
+
+
+def test_retry_failing_twice_then_passing(ws: Workspace) -> None:
+    _manifest(ws, "--fail-times", "2", "--counter", "counter.txt")
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--retry-attempts", "2"
+    )
+    assert code == 0, report
+    attempts = report["run_result"]["attempts"]
+    assert [a["status"] for a in attempts] == ["failed", "failed", "passed"]
+    assert [r[2] for r in ws.records()] == ["1", "2", "3"]
+
+
+def test_retry_exhausted_records_every_error(ws: Workspace) -> None:
+    _manifest(ws, "--fail-times", "2", "--counter", "counter.txt")
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--run-id", "r1", "--retry-attempts", "1"
+    )
+    assert code == 1 and report["status"] == "failed"
+    attempts = report["run_result"]["attempts"]
+    assert len(attempts) == 2 and all("code 3" in a["error"] for a in attempts)
+    assert ws.state("r1")["run_result"]["attempts"] == attempts
+
+
+# -- evidence, handoff, secrets -------------------------------------------------------------
+
+
+def test_evidence_is_immutable_across_attempts(ws: Workspace) -> None:
+    _manifest(ws)
+    for policy in ("fail", "fail", "restart"):
+        ws.orchestrate("--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy)
+    out = ws.root / ".dpone" / "orchestration" / "r1"
+    attempts = sorted((out / "attempts").iterdir())
+    assert [p.name.rsplit("_", 1)[1] for p in attempts] == ["committed", "blocked", "committed"]
+    first = json.loads((attempts[0] / "orchestrated_run.json").read_text())
+    assert first["status"] == "committed" and first["job_state"]["attempt"] == 1
+    latest = json.loads((out / "orchestrated_run.json").read_text())
+    assert latest["job_state"]["attempt"] == 2
+    md = (out / "orchestrated_run.md").read_text()
+    assert "PASSED" in md and "dpone orchestrate run" in md
+    blocked_md = (attempts[1] / "orchestrated_run.md").read_text()
+    assert "job_state.already_committed" in blocked_md and "**Action:**" in blocked_md
+    for key in (
+        "passed",
+        "status",
+        "run_id",
+        "process",
+        "lock_key",
+        "lock_acquired",
+        "stale_lock_replaced",
+        "blockers",
+        "run_result",
+        "scheduler_handoff",
+        "job_state",
+        "output_dir",
+        "schema_version",
+    ):
+        assert key in latest
+    state = ws.state("r1")
+    for key in (
+        "run_id",
+        "process",
+        "manifest_path",
+        "selector",
+        "lock_key",
+        "status",
+        "started_at",
+        "updated_at",
+        "attempt",
+        "transitions",
+        "blockers",
+        "run_result",
+        "resumable",
+        "output_dir",
+        "schema_version",
+    ):
+        assert key in state
+    assert "errors" in state["run_result"]["result"]
+
+
+def test_cron_command_verbatim_reproduces_the_run(ws: Workspace) -> None:
+    _manifest(ws)
+    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
+    assert code == 0
+    handoff = report["scheduler_handoff"]
+    cron = handoff["cron_command"]
+    import shutil
+
+    shutil.rmtree(ws.root / ".dpone")
+    bindir = ws.root / "bin"
+    bindir.mkdir()
+    shim = bindir / "dpone"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m dpone_core.cli "$@"\n')
+    shim.chmod(0o755)
+    proc = subprocess.run(
+        ["bash", "-c", cron],
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [r[0] for r in ws.records()] == ["r1", "r1"]
+    assert ws.state("r1")["status"] == "committed"
+    compile(handoff["airflow_task"], "airflow_task.py", "exec")
+    compile(handoff["dagster_asset"], "dagster_asset.py", "exec")
+    import yaml
+
+    job = yaml.safe_load(handoff["kubernetes_cronjob"])
+    assert job["kind"] == "CronJob" and job["spec"]["concurrencyPolicy"] == "Forbid"
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][:3] == ["dpone", "orchestrate", "run"]
+
+
+def test_secrets_never_reach_evidence_logs_or_stdout(ws: Workspace) -> None:
+    token = "tok-s3cr3t-value-42"
+    ws.write_manifest(
+        {
+            "job": {
+                "kind": "command",
+                "command": recorder_command(
+                    "--echo", "token=${MY_API_TOKEN}", "--record", "record.txt", "--fail-times", "1"
+                ),
+                "env": {"CONN": "${WAREHOUSE_URL}"},
+            }
+        },
+        connections={"warehouse": "${WAREHOUSE_URL}"},
+    )
+    env = {"MY_API_TOKEN": token, "WAREHOUSE_URL": "postgresql://u:pw-hunter2@127.0.0.1:1/db"}
+    _code, report, err = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1", env=env)
+    proc = ws.dpone(
+        "orchestrate",
+        "run",
+        "--manifest",
+        "m.yml",
+        "--run-id",
+        "r1",
+        "--resume-policy",
+        "resume",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    everything = "\n".join(
+        [json.dumps(report), err, proc.stdout, proc.stderr, all_text_under([ws.root / ".dpone"])]
+    )
+    assert "token=***" in everything
+    assert token not in everything and "pw-hunter2" not in everything
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "needle"),
+    [
+        ("malformed", ["--manifest", "m.yml"], "m.yml"),
+        ("ok", ["--manifest", "m.yml", "--selector", "nope"], "nope"),
+        ("wrong_type", ["--manifest", "m.yml"], "timeout_seconds"),
+        ("ok", ["--manifest", "missing.yml"], "missing.yml"),
+        ("ok", ["--manifest", "m.yml", "--retry-attempts", "-1"], "retry-attempts"),
+        ("ok", ["--manifest", "m.yml", "--resume-policy", "maybe"], "resume-policy"),
+        ("ok", ["--manifest", "m.yml", "--lock-ttl-seconds", "0"], "lock-ttl-seconds"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    ws: Workspace, setup: str, args: list[str], needle: str
+) -> None:
+    if setup == "malformed":
+        (ws.root / "m.yml").write_text("version: 1\nprocesses: [unclosed\n")
+    elif setup == "wrong_type":
+        _manifest(ws, timeout_seconds="soon")
+    else:
+        _manifest(ws)
+    proc = ws.dpone("orchestrate", "run", *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not (ws.root / ".dpone").exists()
+
+
+def test_stdout_is_only_the_report(ws: Workspace) -> None:
+    _manifest(ws, "--echo", "hello-from-the-command")
+    proc = ws.dpone("orchestrate", "run", "--format", "json", "--manifest", "m.yml")
+    assert proc.returncode == 0
+    report = json.loads(proc.stdout)
+    assert report["run_id"].startswith("job_")
+    assert "hello-from-the-command" in report["run_result"]["result"]["stdout_tail"]
+
+
+def test_status_and_locks_commands(ws: Workspace) -> None:
+    holder = _start_holder(ws, "r1")
+    try:
+        proc = ws.dpone("orchestrate", "locks", "--format", "json")
+        rows = json.loads(proc.stdout)
+        assert [(r["key"], r["state"], r["holder"]["run_id"]) for r in rows] == [
+            ("r1", "held", "r1")
+        ]
+        proc = ws.dpone("orchestrate", "status", "--run-id", "r1", "--format", "json")
+        assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == "running"
+        assert "running" in ws.dpone("orchestrate", "status", "--run-id", "r1").stdout
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+    rows = json.loads(ws.dpone("orchestrate", "locks", "--format", "json").stdout)
+    assert rows[0]["state"] == "stale"
+    assert "stale" in ws.dpone("orchestrate", "locks").stdout
+    missing = ws.dpone("orchestrate", "status", "--run-id", "nope")
+    assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def test_dpone_run_executes_without_orchestration(ws: Workspace) -> None:
+    _manifest(ws, "--fail-times", "1", "--counter", "counter.txt")
+    proc = ws.dpone(
+        "run", "--manifest", "m.yml", "--run-id", "x", "--retry-attempts", "1", "--format", "json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["passed"] and result["run_id"] == "x" and len(result["attempts"]) == 2
+    assert not (ws.root / ".dpone").exists()
+    assert "PASSED" in ws.dpone("run", "--manifest", "m.yml").stdout
