@@ -294,7 +294,13 @@ class LoadedManifest:
 # --------------------------------------------------------------------------- loading
 
 
-class _SafeUniqueKeyLoader(yaml.SafeLoader):
+try:  # libyaml parses ~10x faster; the manifest is read on every run
+    from yaml import CSafeLoader as _SafeLoaderBase
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoaderBase  # type: ignore[assignment]
+
+
+class _SafeUniqueKeyLoader(_SafeLoaderBase):
     """``SafeLoader`` that rejects duplicate mapping keys.
 
     Plain ``yaml.safe_load`` keeps the last duplicate silently, so a copy-pasted
@@ -302,7 +308,7 @@ class _SafeUniqueKeyLoader(yaml.SafeLoader):
     """
 
 
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+def _construct_unique_mapping(loader: _SafeLoaderBase, node: yaml.MappingNode) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)

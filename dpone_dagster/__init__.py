@@ -1,0 +1,1 @@
+"""Dagster integration for dpone: resource, asset factory, translator."""
