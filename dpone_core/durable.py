@@ -18,6 +18,22 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_synced(path: Path, text: str) -> None:
+    """Create ``path`` (which must not exist) with ``text`` and fsync it.
+
+    For files inside a directory that is itself renamed into place: the
+    rename is what makes them visible, so they need no rename of their own.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(text.encode("utf-8"))
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
 
@@ -49,19 +65,3 @@ def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> Non
 
 def atomic_write_text(path: Path, text: str, *, sync_dir: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir)
-
-
-def create_exclusive_text(path: Path, text: str) -> None:
-    """Write a new file that must not exist yet (immutable evidence), durably.
-
-    Written under a temporary name and linked into place, so the final name
-    appears complete or not at all; raises FileExistsError if it exists.
-    """
-    directory = path.parent
-    tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    atomic_write_text(tmp, text, sync_dir=False)
-    try:
-        os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(directory)

@@ -1,8 +1,11 @@
 """Immutable evidence: every invocation's report is kept, and the latest is on top.
 
-``<output-dir>/attempts/<stamp>_<pid>_<status>/`` gets a copy no later run
-touches; ``<output-dir>/orchestrated_run.{json,md}`` is atomically replaced by
-the newest invocation so an operator finds it where they expect.
+``<output-dir>/attempts/<stamp>_<pid>_<rand>_<status>/`` holds this
+invocation's ``orchestrated_run.json`` and ``.md``; the directory is written
+under a temporary name and renamed into place, so it appears complete or not
+at all, and nothing touches it afterwards. ``<output-dir>/orchestrated_run.*``
+are then atomically replaced by hard links to those files: the newest report
+is where an operator looks first, without writing (or fsyncing) it twice.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dpone_core.durable import atomic_write_text, create_exclusive_text, fsync_dir
+from dpone_core.durable import fsync_dir, write_synced
 from dpone_core.report import OrchestratedRunReport
 
 REPORT_JSON = "orchestrated_run.json"
@@ -49,12 +52,16 @@ def plan_evidence(output_dir: Path, status: str) -> EvidencePaths:
 
 
 def write_evidence(paths: EvidencePaths, report: OrchestratedRunReport) -> None:
-    as_json = report.to_json()
-    as_md = report.to_markdown()
-    paths.attempt_dir.mkdir(parents=True, exist_ok=False)
-    create_exclusive_text(paths.attempt_dir / REPORT_JSON, as_json)
-    create_exclusive_text(paths.attempt_dir / REPORT_MD, as_md)
-    fsync_dir(paths.attempt_dir.parent)
-    atomic_write_text(paths.report_json, as_json, sync_dir=False)
-    atomic_write_text(paths.report_md, as_md, sync_dir=False)
+    attempts = paths.attempt_dir.parent
+    attempts.mkdir(parents=True, exist_ok=True)
+    staging = attempts / f".{paths.attempt_dir.name}.tmp"
+    staging.mkdir()
+    write_synced(staging / REPORT_JSON, report.to_json())
+    write_synced(staging / REPORT_MD, report.to_markdown())
+    os.rename(staging, paths.attempt_dir)  # fails rather than replace an existing attempt
+    fsync_dir(attempts)
+    for name in (REPORT_JSON, REPORT_MD):
+        link = paths.output_dir / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        os.link(paths.attempt_dir / name, link)
+        os.replace(link, paths.output_dir / name)
     fsync_dir(paths.output_dir)

@@ -286,7 +286,13 @@ def test_corrupt_lock_record_fails_closed_untouched(ws: Workspace) -> None:
 
 
 def _race(ws: Workspace, n: int = 16) -> list[tuple[int, dict[str, object]]]:
-    _manifest(ws, "--sleep", "2")
+    """Start n racers at one instant; the winner's command holds until the others are done.
+
+    Holding until every loser has exited (rather than for a fixed time) keeps
+    the race honest on a loaded machine: no racer can arrive after the winner
+    finished and win a second time legitimately.
+    """
+    _manifest(ws, "--until", "release.txt")
     when = time.time() + 1.5
     procs = [
         subprocess.Popen(
@@ -314,9 +320,13 @@ def _race(ws: Workspace, n: int = 16) -> list[tuple[int, dict[str, object]]]:
         )
         for i in range(n)
     ]
+    deadline = time.monotonic() + 60
+    while sum(p.poll() is not None for p in procs) < n - 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (ws.root / "release.txt").write_text("go")
     results = []
     for proc in procs:
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=90)
         results.append((proc.returncode, json.loads(out) if out.strip() else {"stderr": err}))
     return results
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dpone_core.durable import atomic_write_text, create_exclusive_text
+from dpone_core.durable import atomic_write_text, write_synced
 from dpone_core.naming import file_safe_name
 from dpone_core.redact import redact, register_secret
 
@@ -49,11 +49,11 @@ def test_atomic_write_never_shows_half_a_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
 
 
-def test_create_exclusive_refuses_to_overwrite(tmp_path: Path) -> None:
+def test_write_synced_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "e.json"
-    create_exclusive_text(target, "first")
+    write_synced(target, "first")
     with pytest.raises(FileExistsError):
-        create_exclusive_text(target, "second")
+        write_synced(target, "second")
     assert target.read_text() == "first"
     assert [p.name for p in tmp_path.iterdir()] == ["e.json"]
 

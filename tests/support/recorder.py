@@ -2,6 +2,7 @@
 
 --record FILE      append "<run id> <job attempt> <try> <pid>" (one line per execution)
 --sleep S          sleep S seconds (in small steps, touching --heartbeat FILE if given)
+--until FILE       then wait until FILE exists (at most 60 s)
 --fail-times N     fail (exit 3) the first N executions, counted in --counter FILE
 --echo TEXT        print TEXT on stdout
 """
@@ -18,6 +19,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--record")
 parser.add_argument("--sleep", type=float, default=0.0)
 parser.add_argument("--heartbeat")
+parser.add_argument("--until", help="after --sleep, wait (max 60 s) until this file exists")
 parser.add_argument("--fail-times", type=int, default=0)
 parser.add_argument("--counter")
 parser.add_argument("--echo")
@@ -38,6 +40,10 @@ while time.monotonic() < deadline:
     if args.heartbeat:
         Path(args.heartbeat).write_text(str(time.time()))
     time.sleep(0.05)
+if args.until:
+    deadline = time.monotonic() + 60
+    while not Path(args.until).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 if args.fail_times:
     counter = Path(args.counter or "counter.txt")
     count = int(counter.read_text()) if counter.exists() else 0
