@@ -263,8 +263,11 @@ def python_identifier(name: str) -> str:
 # --------------------------------------------------------------------------- shell
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _needs_ansi_c(text: str) -> bool:
-    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+    return _CONTROL.search(text) is not None
 
 
 def _ansi_c_quote(text: str) -> str:

@@ -1,0 +1,533 @@
+"""Transfer engine benchmarks, measured side by side in one run.
+
+    .venv/bin/python bench/bench_transfer.py                # 1,000,000 rows, median of 3
+    .venv/bin/python bench/bench_transfer.py --rows 100000 --repeat 1
+
+Cases (every timing is wall-clock around the whole call, connection included):
+
+* sqlite -> sqlite ``append``: a plain Python ``fetchmany``/``executemany`` loop and
+  SQLite's own ``ATTACH`` + ``INSERT ... SELECT`` (the peers), against
+  ``run_transfer`` through the general row path and through the SQLite fast path,
+  each into a new target (created by the load) and into an existing empty one.
+* sqlite -> sqlite ``merge``: N rows upserted into an N-row target (unique key) of
+  which 10 % changed: the plain loop runs ``executemany`` of an upsert, ATTACH runs
+  ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``.
+* sqlite -> PostgreSQL ``append``: psycopg ``executemany`` into an existing table
+  against ``run_transfer`` (COPY into staging), new and existing target.
+* Peak RSS of ``run_transfer`` in a fresh subprocess for N/10 and N rows
+  (general path sqlite -> sqlite, COPY path sqlite -> PostgreSQL): bounded memory
+  means the two are close.
+
+Ratios: ``speed vs X`` is X's time divided by ours (> 1 means faster than X).
+Goals (issue 3): general ``append`` >= 0.9x the plain loop; the SQLite fast path
+within 2x of SQLite's own copy (speed >= 0.5x); COPY >= 3x ``executemany``; peak
+RSS at N within 1.5x of N/10. The machine this runs on is shared, so every case
+is repeated (``--repeat``) and the median is reported, interleaved across cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BATCH = 10_000
+SOURCE_DDL = (
+    "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, "
+    "amount NUMERIC(12,2), status TEXT, note TEXT, updated_at TIMESTAMP)"
+)
+# What the engine creates from that source (declared types copied, no constraints).
+TARGET_COLUMNS = (
+    "order_id INTEGER, customer_id INTEGER, amount NUMERIC(12,2), status TEXT, note TEXT, "
+    "updated_at TIMESTAMP"
+)
+PG_TARGET_COLUMNS = (
+    "order_id bigint, customer_id bigint, amount numeric(12,2), status text, note text, "
+    "updated_at timestamp"
+)
+COLUMNS = "order_id, customer_id, amount, status, note, updated_at"
+
+
+def make_row(i: int, version: int = 1) -> tuple[Any, ...]:
+    return (
+        i,
+        i % 1000,
+        round(i * 0.37 + version, 2),
+        ("new", "paid", "shipped")[(i + version) % 3],
+        f"note {i}",
+        f"2024-{version:02d}-{1 + i % 28:02d} 10:{i % 60:02d}:00",
+    )
+
+
+def build_source(path: Path, rows: int, *, changed_every: int = 0) -> None:
+    """The orders table; with ``changed_every``, every n-th row is a newer version."""
+    conn = sqlite3.connect(path)
+    conn.execute(SOURCE_DDL)
+
+    def generate() -> Any:
+        for i in range(1, rows + 1):
+            version = 2 if changed_every and i % changed_every == 0 else 1
+            yield make_row(i, version)
+
+    conn.executemany(f"INSERT INTO orders ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", generate())
+    conn.commit()
+    conn.close()
+
+
+# --------------------------------------------------------------------------- engine calls
+
+
+def transfer(
+    src_url: str,
+    dst_url: str,
+    target: str,
+    mode: str,
+    *,
+    key: list[str] | None = None,
+    fast_paths: bool = True,
+    run_id: str | None = None,
+) -> Any:
+    from dpone_core.manifest import TransferProcess
+    from dpone_core.runtime.context import ProcessContext
+    from dpone_core.runtime.transfer import run_transfer
+
+    process = TransferProcess.model_validate(
+        {
+            "source": {"connection": "src", "table": "orders"},
+            "target": {"connection": "dst", "table": target},
+            "strategy": {"mode": mode, "key": key or []},
+            "batch_size": BATCH,
+        }
+    )
+    ctx = ProcessContext(
+        manifest_path=ROOT / "bench" / "bench.yml",
+        process_name="bench",
+        run_id=run_id or uuid.uuid4().hex,
+        try_number=1,
+        job_attempt=1,
+        generation=1,
+        connections={"src": src_url, "dst": dst_url},
+        progress=io.StringIO(),
+    )
+    result = run_transfer(process, ctx, fast_paths=fast_paths)
+    if result.status != "passed":
+        raise SystemExit(f"run_transfer failed: {result.errors}")
+    return result
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def plain_loop(src: Path, dst: Path, insert_sql: str) -> None:
+    source = sqlite3.connect(src)
+    target = sqlite3.connect(dst)
+    cur = source.execute(f"SELECT {COLUMNS} FROM orders")
+    while rows := cur.fetchmany(BATCH):
+        target.executemany(insert_sql, rows)
+    target.commit()
+    source.close()
+    target.close()
+
+
+def attach_copy(src: Path, dst: Path, insert_head: str, tail: str = "") -> None:
+    target = sqlite3.connect(dst, isolation_level=None)
+    target.execute("ATTACH DATABASE ? AS src", (str(src),))
+    target.execute("BEGIN")
+    target.execute(f"{insert_head} SELECT {COLUMNS} FROM src.orders WHERE true{tail}")
+    target.execute("COMMIT")
+    target.close()
+
+
+def pg_executemany(src: Path, dsn: str, table: str) -> None:
+    import psycopg
+
+    source = sqlite3.connect(src)
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        rows_cursor = source.execute(f"SELECT {COLUMNS} FROM orders")
+        while rows := rows_cursor.fetchmany(BATCH):
+            cur.executemany(
+                f"INSERT INTO {table} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+        conn.commit()
+    source.close()
+
+
+# --------------------------------------------------------------------------- harness
+
+
+@dataclass
+class Case:
+    group: str
+    name: str
+    setup: Callable[[], None]
+    run: Callable[[], None]
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def measure(cases: list[Case], repeat: int) -> None:
+    for round_no in range(repeat):
+        for case in cases:
+            case.setup()
+            started = time.perf_counter()
+            case.run()
+            case.times.append(time.perf_counter() - started)
+            print(
+                f"  [{round_no + 1}/{repeat}] {case.group}: {case.name}: {case.times[-1]:.2f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def fresh(path: Path, ddl: str | None = None, template: Path | None = None) -> Callable[[], None]:
+    def setup() -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if template is not None:
+            shutil.copyfile(template, path)
+        if ddl is not None:
+            conn = sqlite3.connect(path)
+            conn.executescript(ddl)
+            conn.close()
+
+    return setup
+
+
+def pg_fresh(dsn: str, schema: str, ddl: str | None) -> Callable[[], None]:
+    import psycopg
+
+    def setup() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+            if ddl is not None:
+                conn.execute(ddl)
+
+    return setup
+
+
+def _vm_rss_kib() -> int:
+    """Current resident set size (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def child_rss(args: argparse.Namespace) -> int:
+    """Subprocess entry: one load; prints peak RSS and the RSS growth during the load (KiB)."""
+    import threading
+
+    import dpone_core.runtime.transfer  # noqa: F401  (imports before the baseline)
+
+    before = _vm_rss_kib()
+    highest = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.005):
+            highest[0] = max(highest[0], _vm_rss_kib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    transfer(args.src, args.dst, args.target, "append", fast_paths=args.path == "general")
+    done.set()
+    sampler.join()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"before_kib": before, "growth_kib": highest[0] - before, "peak_kib": peak}))
+    return 0
+
+
+def run_child(src: Path, dst_url: str, target: str, path: str) -> dict[str, int]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child-rss",
+            "--src",
+            f"sqlite:///{src}",
+            "--dst",
+            dst_url,
+            "--target",
+            target,
+            "--path",
+            path,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, int] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def fmt_ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pg-dsn", default=os.environ.get("DPONE_TEST_PG_DSN", DEFAULT_PG))
+    parser.add_argument("--skip-pg", action="store_true", help="SQLite cases only")
+    parser.add_argument("--child-rss", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--src", help=argparse.SUPPRESS)
+    parser.add_argument("--dst", help=argparse.SUPPRESS)
+    parser.add_argument("--target", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_rss:
+        return child_rss(args)
+
+    n = args.rows
+    pg_url = args.pg_dsn
+    libpq = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    work = Path(tempfile.mkdtemp(prefix="dpone-bench-"))
+    schema = f"dpone_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        print(f"building {n:,}-row sources in {work} ...", file=sys.stderr, flush=True)
+        src = work / "source.db"
+        build_source(src, n)
+        changed = work / "source_changed.db"
+        build_source(changed, n, changed_every=10)
+        merge_template = work / "merge_template.db"
+        transfer(f"sqlite:///{src}", f"sqlite:///{merge_template}", "t", "merge", key=["order_id"])
+        dst = work / "target.db"
+        src_url, dst_url = f"sqlite:///{src}", f"sqlite:///{dst}"
+        plain_insert = f"INSERT INTO t ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        upsert_tail = (
+            " ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id, "
+            "amount = excluded.amount, status = excluded.status, note = excluded.note, "
+            "updated_at = excluded.updated_at"
+        )
+        empty_t = f"CREATE TABLE t ({TARGET_COLUMNS});"
+
+        append = "sqlite->sqlite append"
+        merge = "sqlite->sqlite merge (10% changed)"
+        to_pg = "sqlite->postgres append"
+        cases = [
+            Case(
+                append,
+                "plain fetchmany/executemany loop",
+                fresh(dst, empty_t),
+                lambda: plain_loop(src, dst, plain_insert),
+            ),
+            Case(
+                append,
+                "SQLite ATTACH + INSERT ... SELECT",
+                fresh(dst, empty_t),
+                lambda: attach_copy(src, dst, f"INSERT INTO t ({COLUMNS})"),
+            ),
+            Case(
+                append,
+                "run_transfer general path, new target",
+                fresh(dst),
+                lambda: transfer(src_url, dst_url, "t", "append", fast_paths=False),
+            ),
+            Case(
+                append,
+                "run_transfer general path, existing target",
+                fresh(dst, empty_t),
+                lambda: transfer(src_url, dst_url, "t", "append", fast_paths=False),
+            ),
+            Case(
+                append,
+                "run_transfer fast path, new target",
+                fresh(dst),
+                lambda: transfer(src_url, dst_url, "t", "append"),
+            ),
+            Case(
+                append,
+                "run_transfer fast path, existing target",
+                fresh(dst, empty_t),
+                lambda: transfer(src_url, dst_url, "t", "append"),
+            ),
+            Case(
+                merge,
+                "plain executemany upsert loop",
+                fresh(dst, template=merge_template),
+                lambda: plain_loop(changed, dst, plain_insert + upsert_tail),
+            ),
+            Case(
+                merge,
+                "SQLite ATTACH + INSERT ... SELECT ... ON CONFLICT",
+                fresh(dst, template=merge_template),
+                lambda: attach_copy(changed, dst, f"INSERT INTO t ({COLUMNS})", upsert_tail),
+            ),
+            Case(
+                merge,
+                "run_transfer general path",
+                fresh(dst, template=merge_template),
+                lambda: transfer(
+                    f"sqlite:///{changed}",
+                    dst_url,
+                    "t",
+                    "merge",
+                    key=["order_id"],
+                    fast_paths=False,
+                ),
+            ),
+            Case(
+                merge,
+                "run_transfer fast path",
+                fresh(dst, template=merge_template),
+                lambda: transfer(f"sqlite:///{changed}", dst_url, "t", "merge", key=["order_id"]),
+            ),
+        ]
+        if not args.skip_pg:
+            pg_t = f'"{schema}"."t"'
+            pg_empty = f"CREATE TABLE {pg_t} ({PG_TARGET_COLUMNS})"
+            cases += [
+                Case(
+                    to_pg,
+                    "psycopg executemany loop",
+                    pg_fresh(libpq, schema, pg_empty),
+                    lambda: pg_executemany(src, libpq, pg_t),
+                ),
+                Case(
+                    to_pg,
+                    "run_transfer COPY, new target",
+                    pg_fresh(libpq, schema, None),
+                    lambda: transfer(src_url, pg_url, f"{schema}.t", "append"),
+                ),
+                Case(
+                    to_pg,
+                    "run_transfer COPY, existing target",
+                    pg_fresh(libpq, schema, pg_empty),
+                    lambda: transfer(src_url, pg_url, f"{schema}.t", "append"),
+                ),
+            ]
+        measure(cases, args.repeat)
+
+        rss_rows = []
+        small = work / "source_small.db"
+        build_source(small, max(n // 10, 1))
+        rss_paths = [("general path sqlite->sqlite", "general", None)]
+        if not args.skip_pg:
+            rss_paths.append(("COPY path sqlite->postgres", "fast", pg_url))
+        for label, path, url in rss_paths:
+            measured = []
+            for source in (small, src):
+                if url is None:
+                    fresh(dst)()
+                    out = run_child(source, dst_url, "t", path)
+                else:
+                    pg_fresh(libpq, schema, None)()
+                    out = run_child(source, url, f"{schema}.t", path)
+                measured.append(out)
+            rss_rows.append((label, measured))
+
+        report(n, args.repeat, cases, rss_rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not args.skip_pg:
+            import psycopg
+
+            with psycopg.connect(libpq, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return 0
+
+
+def report(
+    n: int, repeat: int, cases: list[Case], rss_rows: list[tuple[str, list[dict[str, int]]]]
+) -> None:
+    by_name = {(c.group, c.name): c for c in cases}
+    print(f"\ndpone transfer benchmark: {n:,} rows x 6 columns, median of {repeat} run(s)")
+    print(
+        f"python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs"
+    )
+    header = f"{'case':<52} {'seconds':>8} {'rows/s':>11} {'vs plain':>9} {'vs ATTACH':>10}"
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(case.group, []).append(case)
+    for group, members in groups.items():
+        print(f"\n{group}\n{header}")
+        plain = members[0]
+        attach = next((c for c in members if "ATTACH" in c.name), None)
+        for case in members:
+            vs_plain = fmt_ratio(plain.median / case.median)
+            vs_attach = fmt_ratio(attach.median / case.median) if attach else "-"
+            print(
+                f"  {case.name:<50} {case.median:>8.2f} {n / case.median:>11,.0f} "
+                f"{vs_plain:>9} {vs_attach:>10}"
+            )
+    print("\npeak RSS (fresh subprocess per load, run_transfer append, batch_size 10,000)")
+    for label, (small, large) in rss_rows:
+        ratio = large["peak_kib"] / small["peak_kib"]
+        print(
+            f"  {label:<30} {n // 10:>9,} rows: {small['peak_kib'] / 1024:6.1f} MiB "
+            f"(+{small['growth_kib'] / 1024:.1f} during the load)   "
+            f"{n:,} rows: {large['peak_kib'] / 1024:6.1f} MiB "
+            f"(+{large['growth_kib'] / 1024:.1f})   ratio {ratio:.2f}x"
+        )
+
+    def get(group: str, name: str) -> Case:
+        return by_name[(group, name)]
+
+    print("\ngoals")
+    append = "sqlite->sqlite append"
+    plain = get(append, "plain fetchmany/executemany loop")
+    attach = get(append, "SQLite ATTACH + INSERT ... SELECT")
+    for name in (
+        "run_transfer general path, new target",
+        "run_transfer general path, existing target",
+    ):
+        case = get(append, name)
+        ratio = plain.median / case.median
+        print(
+            f"  {name}: {ratio:.2f}x the plain loop (goal >= 0.90x): "
+            f"{'met' if ratio >= 0.9 else 'NOT met'}"
+        )
+    for name in ("run_transfer fast path, new target", "run_transfer fast path, existing target"):
+        case = get(append, name)
+        slower = case.median / attach.median
+        print(
+            f"  {name}: {slower:.2f}x the time of SQLite's own copy (goal <= 2x): "
+            f"{'met' if slower <= 2 else 'NOT met'}"
+        )
+    pg_plain = by_name.get(("sqlite->postgres append", "psycopg executemany loop"))
+    if pg_plain is not None:
+        for name in ("run_transfer COPY, new target", "run_transfer COPY, existing target"):
+            case = get("sqlite->postgres append", name)
+            ratio = pg_plain.median / case.median
+            print(
+                f"  {name}: {ratio:.1f}x executemany (goal >= 3x): "
+                f"{'met' if ratio >= 3 else 'NOT met'}"
+            )
+    for label, (small, large) in rss_rows:
+        ratio = large["peak_kib"] / small["peak_kib"]
+        print(
+            f"  peak RSS {label}: {ratio:.2f}x from {n // 10:,} to {n:,} rows (goal <= 1.5x): "
+            f"{'met' if ratio <= 1.5 else 'NOT met'}"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

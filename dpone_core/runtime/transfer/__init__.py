@@ -1,0 +1,31 @@
+"""The ``transfer`` process kind: staging-first, exactly-once loads on SQLite and PostgreSQL.
+
+``run_transfer(process, ctx)`` copies the rows of a source table or query into
+a target table (``replace``, ``append``, ``merge`` or ``incremental``). Rows land
+in a staging table; one transaction of the target database publishes them and
+records the load in the ledger ``_dpone_loads``, so the watermark advances only
+with that commit and a load id is never published twice. Modules, one concept
+each:
+
+========================  ====================================================
+``engine``                the load transaction, start to finish
+``connections``           URLs, engines, driver connections, quoting
+``names``                 ``schema.table`` names
+``introspect``            source/target columns, keys; manifest errors
+``typemap``               types of a target created by a load
+``ledger``                ``_dpone_loads``, load ids, watermarks
+``staging``               staging tables
+``scratch``               SQLite scratch files that hold staging tables
+``extract``               the source query, its snapshot, the general path
+``sqlite_fast``           SQLite -> SQLite without Python in the loop
+``pg_copy``               COPY into PostgreSQL
+``strategies``            publishing staging into the target
+``progress``              progress lines on stderr
+``crash``                 the test-only ``DPONE_TEST_CRASH_AT`` hook
+========================  ====================================================
+"""
+
+from dpone_core.runtime.transfer.engine import run_transfer
+from dpone_core.runtime.transfer.ledger import LEDGER_TABLE, load_id_for
+
+__all__ = ["LEDGER_TABLE", "load_id_for", "run_transfer"]

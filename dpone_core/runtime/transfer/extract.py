@@ -1,0 +1,177 @@
+"""Reading the source: the extraction query, its snapshot, and the general row path.
+
+The extraction selects the staging columns from the source table or query,
+filtered by
+
+* the partition window ``[window_start, window_end)`` on the cursor column when
+  the run has one (it replaces the watermark filter), else
+* ``cursor > watermark`` for ``incremental`` loads once a watermark exists.
+
+Rows and the new watermark (``max(cursor)`` over the same filter) are read in
+one snapshot of the source -- a ``REPEATABLE READ, READ ONLY`` transaction on
+PostgreSQL, one read transaction on SQLite -- so a row committed to the source
+while the load runs is either in both or in neither, and never skipped by the
+next incremental load.
+
+The general path streams ``batch_size`` rows at a time: ``fetchmany`` on the
+source (a server-side cursor on PostgreSQL) into the staging table
+(``executemany`` on SQLite, ``COPY`` on PostgreSQL). Memory holds one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dpone_core.runtime.transfer.connections import Endpoint, literal_sql
+from dpone_core.runtime.transfer.introspect import SourceShape, source_from_clause
+from dpone_core.runtime.transfer.progress import Progress
+from dpone_core.runtime.transfer.typemap import Dialect, pg_to_sqlite_cast
+
+__all__ = [
+    "Extraction",
+    "Window",
+    "begin_snapshot",
+    "build_extraction",
+    "end_snapshot",
+    "iter_batches",
+    "max_cursor",
+    "sqlite_executemany_sink",
+    "stream_rows",
+]
+
+
+@dataclass(frozen=True)
+class Window:
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """``SELECT`` of the rows to stage and of their greatest cursor, with parameters."""
+
+    select_sql: str
+    max_sql: str | None
+    params: tuple[Any, ...]
+
+
+def build_extraction(
+    db: Endpoint,
+    shape: SourceShape,
+    columns: Sequence[str],
+    *,
+    cursor: str | None,
+    watermark: Any,
+    incremental: bool,
+    window: Window | None,
+    target_dialect: Dialect,
+    schema: str | None = None,
+) -> Extraction:
+    """The extraction query on ``db`` (``schema`` reads the table from an attached SQLite)."""
+    select_list: list[str] = []
+    for name in columns:
+        quoted = db.quote(name)
+        if db.dialect == "postgresql" and target_dialect == "sqlite":
+            expr = pg_to_sqlite_cast(shape.column(name).type, quoted)
+            select_list.append(quoted if expr == quoted else f"{expr} AS {quoted}")
+        else:
+            select_list.append(quoted)
+    from_clause = source_from_clause(db, shape, schema=schema)
+    conditions: list[str] = []
+    params: list[Any] = []
+    if cursor is not None:
+        q_cursor = db.quote(cursor)
+        if window is not None and (window.start or window.end):
+            if window.start:
+                conditions.append(f"{q_cursor} >= {db.ph}")
+                params.append(window.start)
+            if window.end:
+                conditions.append(f"{q_cursor} < {db.ph}")
+                params.append(window.end)
+        elif incremental and watermark is not None:
+            conditions.append(f"{q_cursor} > {db.ph}")
+            params.append(watermark)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    select_sql = f"SELECT {', '.join(select_list)} FROM {from_clause}{where}"
+    max_sql = (
+        f"SELECT max({db.quote(cursor)}) FROM {from_clause}{where}" if cursor is not None else None
+    )
+    return Extraction(select_sql=select_sql, max_sql=max_sql, params=tuple(params))
+
+
+def begin_snapshot(db: Endpoint) -> None:
+    """Open the read snapshot that the rows and their max cursor share."""
+    if db.dialect == "sqlite":
+        db.sqlite.execute("BEGIN")
+    else:
+        import psycopg
+
+        pg = db.pg
+        pg.rollback()
+        pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        pg.read_only = True
+
+
+def end_snapshot(db: Endpoint) -> None:
+    db.commit()
+    if db.dialect == "postgresql":
+        db.pg.isolation_level = None
+        db.pg.read_only = None
+
+
+def max_cursor(db: Endpoint, extraction: Extraction) -> Any:
+    if extraction.max_sql is None:
+        return None
+    return db.scalar(extraction.max_sql, extraction.params)
+
+
+def iter_batches(
+    db: Endpoint, extraction: Extraction, batch_size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Stream the extraction in lists of at most ``batch_size`` rows (one list in memory)."""
+    if db.dialect == "sqlite":
+        cur = db.sqlite.execute(extraction.select_sql, extraction.params)
+        try:
+            while rows := cur.fetchmany(batch_size):
+                yield rows
+        finally:
+            cur.close()
+        return
+    with db.pg.cursor(name="dpone_extract") as named:
+        named.itersize = batch_size
+        named.execute(literal_sql(extraction.select_sql), extraction.params)
+        while batch := named.fetchmany(batch_size):
+            yield batch
+
+
+def sqlite_executemany_sink(
+    db: Endpoint, staging_sql: str, columns: Sequence[str]
+) -> Callable[[list[tuple[Any, ...]]], None]:
+    """A batch writer into a SQLite staging table."""
+    placeholders = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {staging_sql} ({db.columns(columns)}) VALUES ({placeholders})"
+    executemany = db.sqlite.executemany
+
+    def write(rows: list[tuple[Any, ...]]) -> None:
+        executemany(sql, rows)
+
+    return write
+
+
+def stream_rows(
+    source: Endpoint,
+    extraction: Extraction,
+    write: Callable[[list[tuple[Any, ...]]], None],
+    *,
+    batch_size: int,
+    progress: Progress,
+) -> int:
+    """The general path: fetch a batch, write it, repeat. Returns the rows moved."""
+    total = 0
+    for rows in iter_batches(source, extraction, batch_size):
+        write(rows)
+        total += len(rows)
+        progress.add(len(rows))
+    return total

@@ -1,0 +1,85 @@
+"""PostgreSQL targets: rows enter the staging table through ``COPY ... FROM STDIN``.
+
+* **PostgreSQL -> PostgreSQL** (fast path): ``COPY (SELECT ...) TO STDOUT`` on the
+  source is piped chunk by chunk into ``COPY staging FROM STDIN`` on the target;
+  rows are never parsed in Python. Both sessions use text format with UTC and
+  ISO styles, so every built-in type round-trips, also into a target column of
+  a different (compatible) type.
+* **anything -> PostgreSQL**: batches from the source are written with psycopg's
+  ``Copy.write_row`` (C-accelerated text formatting).
+
+Memory holds one COPY chunk or one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dpone_core.runtime.transfer.connections import Endpoint, literal_sql
+from dpone_core.runtime.transfer.extract import Extraction
+from dpone_core.runtime.transfer.progress import Progress
+
+__all__ = ["copy_sink", "copy_through"]
+
+
+def _copy_in_sql(target: Endpoint, staging_sql: str, columns: Sequence[str]) -> str:
+    return f"COPY {staging_sql} ({target.columns(columns)}) FROM STDIN"
+
+
+def copy_through(
+    source: Endpoint,
+    target: Endpoint,
+    extraction: Extraction,
+    staging_sql: str,
+    columns: Sequence[str],
+    progress: Progress,
+) -> int:
+    """Pipe ``COPY TO STDOUT`` of the source into ``COPY FROM STDIN`` of staging."""
+    copy_out = f"COPY ({extraction.select_sql}) TO STDOUT"
+    rows = 0
+    with (
+        source.pg.cursor() as src_cur,
+        target.pg.cursor() as tgt_cur,
+        src_cur.copy(literal_sql(copy_out), extraction.params) as out,
+        tgt_cur.copy(literal_sql(_copy_in_sql(target, staging_sql, columns))) as into,
+    ):
+        for chunk in out:
+            data = bytes(chunk)
+            into.write(data)
+            # Text COPY escapes newlines inside values, so every b"\n" ends a row.
+            count = data.count(b"\n")
+            rows += count
+            progress.add(count)
+    return rows
+
+
+class _CopySink:
+    """Batch writer into a COPY that stays open for the whole load."""
+
+    def __init__(self, target: Endpoint, staging_sql: str, columns: Sequence[str]) -> None:
+        self._cursor = target.pg.cursor()
+        self._cm = self._cursor.copy(literal_sql(_copy_in_sql(target, staging_sql, columns)))
+        self._copy = self._cm.__enter__()
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        write_row = self._copy.write_row
+        for row in rows:
+            write_row(row)
+
+    def close(self, error: BaseException | None = None) -> None:
+        try:
+            if error is None:
+                self._cm.__exit__(None, None, None)
+            else:
+                self._cm.__exit__(type(error), error, error.__traceback__)
+        finally:
+            self._cursor.close()
+
+
+def copy_sink(
+    target: Endpoint, staging_sql: str, columns: Sequence[str]
+) -> tuple[Callable[[list[tuple[Any, ...]]], None], Callable[[BaseException | None], None]]:
+    """``(write, close)`` for a COPY into staging; call ``close(None)`` to finish it."""
+    sink = _CopySink(target, staging_sql, columns)
+    return sink.write, sink.close

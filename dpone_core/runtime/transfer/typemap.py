@@ -1,0 +1,262 @@
+"""Column types: what a target table created by a transfer looks like.
+
+When the target table is missing, the transfer creates it with one column per
+source column, in source order, named exactly as in the source. Types follow
+the source's declared types:
+
+* **Same dialect** -- the declared type is copied verbatim: a SQLite column keeps
+  its declaration (also an empty one), a PostgreSQL column keeps its exact type
+  including modifiers (``numeric(12,2)``, ``varchar(40)``, ``timestamptz``,
+  ``int4[]``). PostgreSQL types that are not built in (enums, domains,
+  composites, extension types) become ``text``: they may not exist in the
+  target database.
+* **Across dialects** -- by family:
+
+  ======================================  ========================  ==============
+  source type (either side)               PostgreSQL target         SQLite target
+  ======================================  ========================  ==============
+  integer types (``INT`` anywhere)        ``bigint``                ``INTEGER``
+  ``REAL``/``FLOAT``/``DOUBLE``           ``double precision``      ``REAL``
+  ``NUMERIC``/``DECIMAL``(p,s)            ``numeric``\\(p,s)          ``NUMERIC``
+  ``BOOLEAN``                             ``boolean``               ``BOOLEAN``
+  ``TEXT``/``CHAR``/``VARCHAR``/``CLOB``  ``text``                  ``TEXT``
+  ``DATE``                                ``date``                  ``DATE``
+  ``DATETIME``/``TIMESTAMP``              ``timestamp``             ``TIMESTAMP``
+  ``TIMESTAMPTZ``/``... WITH TIME ZONE``  ``timestamptz``           ``TIMESTAMP``
+  ``TIME``                                ``time``                  ``TIME``
+  ``interval``                            ``text``                  ``TEXT``
+  ``BLOB``/``bytea``                      ``bytea``                 ``BLOB``
+  ``JSON``/``jsonb``                      ``jsonb``                 ``TEXT``
+  ``UUID``                                ``uuid``                  ``TEXT``
+  arrays (PostgreSQL)                     --                        ``TEXT`` (JSON)
+  no type / anything else                 ``text``                  ``TEXT``
+  ======================================  ========================  ==============
+
+  SQLite integers are 64-bit, hence ``bigint``. SQLite ``VARCHAR(n)`` becomes
+  ``text`` because SQLite never enforced ``n``. Values that SQLite stores as text
+  (dates, times, JSON, UUIDs) are parsed by PostgreSQL on the way in; a value the
+  declared type cannot hold fails the load with the database's message.
+
+PostgreSQL values bound for SQLite are converted on the source server: numerics,
+dates, times, timestamps (rendered in UTC, ISO format), intervals, UUIDs, JSON
+and anything else non-basic become their text form, arrays become JSON text;
+integers, floats, booleans (0/1), text and bytes pass unchanged.
+
+When the target table already exists it is never altered: its column types win
+(staging uses them), it must have every source column, and extra target columns
+get their defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+__all__ = [
+    "ColumnType",
+    "Dialect",
+    "Family",
+    "pg_column_type",
+    "pg_to_sqlite_cast",
+    "sqlite_column_type",
+    "target_type",
+]
+
+Dialect = Literal["sqlite", "postgresql"]
+
+#: PostgreSQL assigns OIDs below this to objects created by initdb (built-in types).
+PG_FIRST_NORMAL_OID = 16384
+
+
+class Family(StrEnum):
+    INTEGER = "integer"
+    FLOAT = "float"
+    NUMERIC = "numeric"
+    BOOLEAN = "boolean"
+    TEXT = "text"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    TIMESTAMPTZ = "timestamptz"
+    TIME = "time"
+    INTERVAL = "interval"
+    BINARY = "binary"
+    JSON = "json"
+    UUID = "uuid"
+    ARRAY = "array"
+    UNTYPED = "untyped"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """A source column's type as its database declares it, plus its family."""
+
+    dialect: Dialect
+    declared: str
+    family: Family
+    #: PostgreSQL only: the type ships with PostgreSQL (so it exists in any target database).
+    builtin: bool = True
+
+
+_MODIFIERS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
+
+
+def sqlite_column_type(declared: str) -> ColumnType:
+    """Family of a SQLite declared type: common names first, then SQLite's affinity rules."""
+    upper = " ".join(declared.upper().split())
+    base = upper.split("(")[0].strip()
+    family: Family
+    if not upper:
+        family = Family.UNTYPED
+    elif "BOOL" in base:
+        family = Family.BOOLEAN
+    elif base in ("DATE",):
+        family = Family.DATE
+    elif base.startswith(("DATETIME", "TIMESTAMP")):
+        tz = "TZ" in base or "WITH TIME ZONE" in upper
+        family = Family.TIMESTAMPTZ if tz else Family.TIMESTAMP
+    elif base.startswith("TIME"):
+        family = Family.TIME
+    elif base.startswith("JSON"):
+        family = Family.JSON
+    elif base == "UUID":
+        family = Family.UUID
+    elif "INT" in base:
+        family = Family.INTEGER
+    elif any(word in base for word in ("CHAR", "CLOB", "TEXT")):
+        family = Family.TEXT
+    elif "BLOB" in base:
+        family = Family.BINARY
+    elif any(word in base for word in ("REAL", "FLOA", "DOUB")):
+        family = Family.FLOAT
+    elif any(word in base for word in ("NUMERIC", "DECIMAL", "NUMBER", "MONEY")):
+        family = Family.NUMERIC
+    else:
+        family = Family.OTHER
+    return ColumnType("sqlite", declared, family)
+
+
+_PG_FAMILIES: dict[str, Family] = {
+    "int2": Family.INTEGER,
+    "int4": Family.INTEGER,
+    "int8": Family.INTEGER,
+    "smallint": Family.INTEGER,
+    "integer": Family.INTEGER,
+    "bigint": Family.INTEGER,
+    "oid": Family.INTEGER,
+    "float4": Family.FLOAT,
+    "float8": Family.FLOAT,
+    "real": Family.FLOAT,
+    "double precision": Family.FLOAT,
+    "numeric": Family.NUMERIC,
+    "decimal": Family.NUMERIC,
+    "money": Family.OTHER,
+    "bool": Family.BOOLEAN,
+    "boolean": Family.BOOLEAN,
+    "text": Family.TEXT,
+    "varchar": Family.TEXT,
+    "character varying": Family.TEXT,
+    "bpchar": Family.TEXT,
+    "char": Family.TEXT,
+    "character": Family.TEXT,
+    "name": Family.TEXT,
+    "citext": Family.TEXT,
+    "date": Family.DATE,
+    "timestamp": Family.TIMESTAMP,
+    "timestamp without time zone": Family.TIMESTAMP,
+    "timestamptz": Family.TIMESTAMPTZ,
+    "timestamp with time zone": Family.TIMESTAMPTZ,
+    "time": Family.TIME,
+    "time without time zone": Family.TIME,
+    "timetz": Family.TIME,
+    "time with time zone": Family.TIME,
+    "interval": Family.INTERVAL,
+    "bytea": Family.BINARY,
+    "json": Family.JSON,
+    "jsonb": Family.JSON,
+    "uuid": Family.UUID,
+}
+
+
+def pg_column_type(declared: str, oid: int) -> ColumnType:
+    """Family of a PostgreSQL type as ``format_type``/psycopg display it (``numeric(12,2)``)."""
+    text = " ".join(declared.lower().split())
+    builtin = oid < PG_FIRST_NORMAL_OID
+    if text.endswith("[]"):
+        return ColumnType("postgresql", declared, Family.ARRAY, builtin)
+    base = _MODIFIERS.sub("", text).strip()
+    # ``timestamp(3) with time zone`` -> ``timestamp with time zone``
+    base = " ".join(base.split())
+    family = _PG_FAMILIES.get(base, Family.OTHER) if builtin else Family.OTHER
+    return ColumnType("postgresql", declared, family, builtin)
+
+
+_TO_PG: dict[Family, str] = {
+    Family.INTEGER: "bigint",
+    Family.FLOAT: "double precision",
+    Family.NUMERIC: "numeric",
+    Family.BOOLEAN: "boolean",
+    Family.TEXT: "text",
+    Family.DATE: "date",
+    Family.TIMESTAMP: "timestamp",
+    Family.TIMESTAMPTZ: "timestamptz",
+    Family.TIME: "time",
+    Family.INTERVAL: "text",
+    Family.BINARY: "bytea",
+    Family.JSON: "jsonb",
+    Family.UUID: "uuid",
+    Family.ARRAY: "text",
+    Family.UNTYPED: "text",
+    Family.OTHER: "text",
+}
+
+_TO_SQLITE: dict[Family, str] = {
+    Family.INTEGER: "INTEGER",
+    Family.FLOAT: "REAL",
+    Family.NUMERIC: "NUMERIC",
+    Family.BOOLEAN: "BOOLEAN",
+    Family.TEXT: "TEXT",
+    Family.DATE: "DATE",
+    Family.TIMESTAMP: "TIMESTAMP",
+    Family.TIMESTAMPTZ: "TIMESTAMP",
+    Family.TIME: "TIME",
+    Family.INTERVAL: "TEXT",
+    Family.BINARY: "BLOB",
+    Family.JSON: "TEXT",
+    Family.UUID: "TEXT",
+    Family.ARRAY: "TEXT",
+    Family.UNTYPED: "TEXT",
+    Family.OTHER: "TEXT",
+}
+
+
+def target_type(column: ColumnType, target: Dialect) -> str:
+    """The DDL type of a new target column for a source column (see the module docstring)."""
+    if column.dialect == target:
+        if target == "postgresql" and not column.builtin:
+            return "text"
+        return column.declared
+    if target == "postgresql":
+        if column.family is Family.NUMERIC:
+            match = _MODIFIERS.search(column.declared)
+            if match:
+                precision, scale = match.group(1), match.group(2)
+                return f"numeric({precision},{scale})" if scale else f"numeric({precision})"
+        return _TO_PG[column.family]
+    return _TO_SQLITE[column.family]
+
+
+_PASS_TO_SQLITE = frozenset(
+    {Family.INTEGER, Family.FLOAT, Family.BOOLEAN, Family.TEXT, Family.BINARY}
+)
+
+
+def pg_to_sqlite_cast(column: ColumnType, quoted: str) -> str:
+    """Select expression that hands a PostgreSQL value to SQLite in a type sqlite3 can bind."""
+    if column.family in _PASS_TO_SQLITE:
+        return quoted
+    if column.family is Family.ARRAY:
+        return f"to_json({quoted})::text"
+    return f"{quoted}::text"
