@@ -21,6 +21,7 @@ from pydantic import Field
 from dpone_core import blockers
 from dpone_core.blockers import BlockerDetail, detail
 from dpone_core.clock import utc_now_iso
+from dpone_core.errors import DponeUsageError
 from dpone_core.evidence import plan_evidence, write_evidence
 from dpone_core.handoff import HandoffInputs, SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
@@ -268,6 +269,15 @@ class _Attempt:
         )
         try:
             outcome = self.service.run_executor(run_request)
+        except DponeUsageError as exc:
+            # Found only against the database (a key or cursor column that does not
+            # exist): record the attempt as failed, then surface it as invalid input.
+            reason = redact(f"invalid manifest: {exc}")
+            details = [detail(blockers.RUN_NOT_PASSED, reason)]
+            state = advance(state, JobStatus.FAILED, reason=reason, blocker_details=details)
+            self.store.save(state)
+            self._finish("failed", details, state, None)
+            raise
         except Exception as exc:  # the executor crashed: a failed attempt, not a crash of ours
             reason = redact(f"{type(exc).__name__}: {exc}")
             details = [detail(blockers.RUN_NOT_PASSED, f"the run raised {reason}")]
