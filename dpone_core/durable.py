@@ -34,11 +34,15 @@ def write_synced(path: Path, text: str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically and durably.
+def atomic_write_bytes(
+    path: Path, data: bytes, *, sync_dir: bool = True, durable: bool = True
+) -> None:
+    """Replace ``path`` with ``data`` atomically and (unless ``durable=False``) durably.
 
     ``sync_dir=False`` lets a caller that writes several files into one
     directory pay for a single directory fsync (see :func:`fsync_dir`).
+    ``durable=False`` keeps the atomicity (readers see old or new) but skips
+    both fsyncs, for files whose loss in a machine crash is harmless.
     """
     directory = path.parent
     tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
@@ -48,7 +52,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> Non
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -59,9 +64,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, sync_dir: bool = True) -> Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fsync_dir(directory)
 
 
-def atomic_write_text(path: Path, text: str, *, sync_dir: bool = True) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir)
+def atomic_write_text(
+    path: Path, text: str, *, sync_dir: bool = True, durable: bool = True
+) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir, durable=durable)

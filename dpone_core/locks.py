@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dpone_core.blockers import LOCK_CONCURRENT_RUN, LOCK_CORRUPT
 from dpone_core.clock import utc_now, utc_now_iso
-from dpone_core.durable import atomic_write_text, fsync_dir
+from dpone_core.durable import atomic_write_text
 from dpone_core.naming import file_safe_name
 
 __all__ = [
@@ -356,7 +356,10 @@ def _read_record(path: Path, expected_key: str | None) -> LockHolder | None:
 
 
 def _write_record(path: Path, holder: LockHolder) -> None:
-    atomic_write_text(path, holder.model_dump_json(indent=2) + "\n")
+    # Atomic but not fsynced: a record matters only while its holder's OS lock
+    # lives, and a machine crash ends every OS lock; a record lost or left stale
+    # by that crash reads as "free", which is then the truth.
+    atomic_write_text(path, holder.model_dump_json(indent=2) + "\n", durable=False)
 
 
 def _key_from_stem(stem: str) -> str:
@@ -477,7 +480,6 @@ class RunLock:
                     current = None
                 if current is not None and current.token == self.token:
                     self._record_path.unlink(missing_ok=True)
-                    fsync_dir(self._record_path.parent)
             finally:
                 try:
                     self._os_lock.release()
