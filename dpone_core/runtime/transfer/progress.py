@@ -56,6 +56,7 @@ class Progress:
         self._phase = "staging"
         self._frames = 0
         self._drawn = False
+        self._blind = False
 
     @property
     def rows(self) -> int:
@@ -70,8 +71,16 @@ class Progress:
         self._rows += rows
         self.tick()
 
+    def heartbeat(self) -> None:
+        """Report elapsed time while one statement moves rows that are counted at its end."""
+        self._blind = True
+        try:
+            self.tick()
+        finally:
+            self._blind = False
+
     def tick(self) -> None:
-        """Report without new rows (a long single statement is still running)."""
+        """Report if the interval has passed (no new rows)."""
         now = self._clock()
         if now - self._last >= self._interval:
             self._last = now
@@ -95,6 +104,8 @@ class Progress:
 
     def _line(self, now: float) -> str:
         elapsed = now - self._started
+        if self._blind:
+            return f"{self._label}: {self._phase} (rows counted at the end), {elapsed:.1f}s elapsed"
         return (
             f"{self._label}: {self._phase} {self._rows:,} rows, "
             f"{_rate(self._rows, elapsed)}, {elapsed:.1f}s elapsed"

@@ -70,7 +70,7 @@ def fill_staging(
     conn = target.sqlite
 
     def heartbeat() -> int:
-        progress.tick()
+        progress.heartbeat()
         return 0  # non-zero would interrupt the statement
 
     conn.set_progress_handler(heartbeat, _HANDLER_STEPS)

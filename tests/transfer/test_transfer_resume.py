@@ -60,6 +60,16 @@ def _spawn(
     )
 
 
+def _resume(src: Side, dst: Side, mode: str, key: list[str], cursor: str | None) -> dict[str, Any]:
+    """The re-run after the crash: same run id and generation, in this process."""
+    result = run_transfer(
+        process(src.table("orders"), dst.table("landing"), mode, key, cursor),
+        context(connections(src, dst), run_id="crashy", generation=1),
+    )
+    assert result.status == "passed", result.errors
+    return result.model_dump(mode="json")
+
+
 def _committed_loads(dst: Side) -> list[tuple[Any, ...]]:
     if not dst.exists("_dpone_loads"):
         return []
@@ -93,10 +103,7 @@ def test_kill_9_then_resume_loads_exactly_once(
         assert [status for _, status in _committed_loads(dst)] == ["committed"]
     assert [t for t in dst.tables() if t.startswith("_dpone_stg_")] == []
 
-    resumed = _spawn(src, dst, mode, key, cursor, None)
-    assert resumed.returncode == 0, resumed.stderr
-    result = json.loads(resumed.stdout)
-    assert result["status"] == "passed"
+    result = _resume(src, dst, mode, key, cursor)
     assert result["extracted_rows"] == result["inserted_rows"] == 50
     assert result["checkpoint"].get("already_committed", False) is (crash_at == "after_publish")
 
@@ -135,9 +142,7 @@ def test_kill_9_into_an_existing_target_then_resume(pair: tuple[Side, Side], cra
     landed = rows(dst, "landing", ORDER_COLUMNS)
     assert landed == (before if crash_at == "after_staging" else expected)
 
-    resumed = _spawn(src, dst, "incremental", ["order_id"], "updated_at", None)
-    assert resumed.returncode == 0, resumed.stderr
-    result = json.loads(resumed.stdout)
+    result = _resume(src, dst, "incremental", ["order_id"], "updated_at")
     assert (result["inserted_rows"], result["updated_rows"]) == (10, 2)
     assert rows(dst, "landing", ORDER_COLUMNS) == expected
     assert len(_committed_loads(dst)) == 2

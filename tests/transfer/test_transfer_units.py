@@ -63,6 +63,14 @@ def test_progress_redraws_one_line_on_a_terminal() -> None:
     assert text.endswith("\ndpone: orders: done\n")
 
 
+def test_progress_heartbeat_does_not_pretend_to_count() -> None:
+    out, clock = io.StringIO(), Clock()
+    progress = Progress(out, "orders", clock=clock, tty=False)
+    clock.now += 3
+    progress.heartbeat()
+    assert out.getvalue() == ("dpone: orders: staging (rows counted at the end), 3.0s elapsed\n")
+
+
 def test_progress_never_fails_the_load() -> None:
     out = io.StringIO()
     out.close()
