@@ -53,9 +53,12 @@ def plan_evidence(output_dir: Path, status: str) -> EvidencePaths:
 
 def write_evidence(paths: EvidencePaths, report: OrchestratedRunReport) -> None:
     attempts = paths.attempt_dir.parent
-    attempts.mkdir(parents=True, exist_ok=True)
     staging = attempts / f".{paths.attempt_dir.name}.tmp"
-    staging.mkdir()
+    try:
+        staging.mkdir()
+    except FileNotFoundError:  # the first invocation for this output dir
+        attempts.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
     write_synced(staging / REPORT_JSON, report.to_json())
     write_synced(staging / REPORT_MD, report.to_markdown())
     os.rename(staging, paths.attempt_dir)  # fails rather than replace an existing attempt

@@ -43,6 +43,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -373,12 +374,61 @@ def _key_from_stem(stem: str) -> str:
 # --------------------------------------------------------------------------
 
 
+class _Heartbeats:
+    """One daemon thread that refreshes every held lock of this process.
+
+    A thread per lock would cost its start-up (~0.7 ms) on every acquire; one
+    shared thread sleeps until the next lock is due. It is (re)started lazily,
+    also in a forked child, whose copy of the parent's thread does not exist.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[RunLock, float] = {}
+        self._thread_pid: int | None = None
+
+    def add(self, lock: RunLock) -> None:
+        with self._cond:
+            if self._thread_pid != os.getpid():
+                self._due.clear()
+                thread = threading.Thread(
+                    target=self._run, name="dpone-lock-heartbeats", daemon=True
+                )
+                thread.start()
+                self._thread_pid = os.getpid()
+            self._due[lock] = time.monotonic() + lock.heartbeat_interval
+            self._cond.notify()
+
+    def remove(self, lock: RunLock) -> None:
+        with self._cond:
+            self._due.pop(lock, None)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                lock, when = min(self._due.items(), key=lambda item: item[1])
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                self._due[lock] = time.monotonic() + lock.heartbeat_interval
+            if not lock._heartbeat_once():
+                self.remove(lock)
+
+
+_HEARTBEATS = _Heartbeats()
+
+
 class RunLock:
     """A held key. Release it (or use ``with``) when the execution ends.
 
     Made by :meth:`LocalRunLockManager.acquire`, not directly. The heartbeat
-    thread keeps a reference to the handle, so an unreleased lock stays held
-    until the process exits instead of being dropped silently by GC.
+    scheduler keeps a reference to the handle, so an unreleased lock stays
+    held until the process exits instead of being dropped silently by GC.
     """
 
     def __init__(
@@ -400,11 +450,7 @@ class RunLock:
         # re-create the record after release removed it.
         self._mutex = threading.Lock()
         self._released = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._heartbeat_loop, name=f"dpone-lock-heartbeat:{holder.key}", daemon=True
-        )
-        self._thread.start()
+        _HEARTBEATS.add(self)
 
     @property
     def key(self) -> str:
@@ -427,16 +473,20 @@ class RunLock:
     def released(self) -> bool:
         return self._released
 
-    def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            with self._mutex:
-                if self._released:
-                    return
-                try:
-                    if not self._beat():
-                        return
-                except OSError as exc:  # a transient filesystem error must not end the beats
-                    _log.warning("lock heartbeat for key %r failed: %s", self.key, exc)
+    @property
+    def heartbeat_interval(self) -> float:
+        return self._interval
+
+    def _heartbeat_once(self) -> bool:
+        """One beat, serialised with release; False means stop beating this lock."""
+        with self._mutex:
+            if self._released:
+                return False
+            try:
+                return self._beat()
+            except OSError as exc:  # a transient filesystem error must not end the beats
+                _log.warning("lock heartbeat for key %r failed: %s", self.key, exc)
+                return True
 
     def _beat(self) -> bool:
         """Refresh ``heartbeat_at`` if the record is still ours; False stops the beats.
@@ -470,7 +520,7 @@ class RunLock:
             if self._released:
                 return
             self._released = True
-            self._stop.set()
+            _HEARTBEATS.remove(self)
             if os.getpid() != self._owner_pid:
                 return
             try:
@@ -485,8 +535,6 @@ class RunLock:
                     self._os_lock.release()
                 finally:
                     _REGISTRY.discard(self._registry_key)
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
 
     def __enter__(self) -> RunLock:
         return self
@@ -538,7 +586,11 @@ class LocalRunLockManager:
     def _registry_key(self, name: str) -> _RegistryKey:
         # Directory identity, not its spelling: two managers reaching one
         # directory through different paths must share the registry entry.
-        st = os.stat(self.lock_dir)
+        try:
+            st = os.stat(self.lock_dir)
+        except FileNotFoundError:  # created on first use, not on every acquire
+            self.lock_dir.mkdir(parents=True, exist_ok=True)
+            st = os.stat(self.lock_dir)
         return (st.st_dev, st.st_ino, name)
 
     def holder_alive(self, holder: LockHolder) -> bool | None:
@@ -549,7 +601,6 @@ class LocalRunLockManager:
     def acquire(self, key: str, *, run_id: str) -> LockAcquisition:
         name = self._name(key)
         record_path = self.lock_dir / f"{name}{_RECORD_SUFFIX}"
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
         registry_key = self._registry_key(name)
 
         if not _REGISTRY.reserve(registry_key):

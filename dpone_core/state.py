@@ -201,5 +201,10 @@ class LocalJobStateStore:
         return state
 
     def save(self, state: JobState) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path_for(state.run_id), state.model_dump_json(indent=2) + "\n")
+        path = self.path_for(state.run_id)
+        text = state.model_dump_json(indent=2) + "\n"
+        try:
+            atomic_write_text(path, text)
+        except FileNotFoundError:  # first write into a new state dir (no mkdir per save)
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
