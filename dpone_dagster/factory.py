@@ -1,0 +1,154 @@
+"""``build_dpone_assets``: every process of many manifests as Dagster assets, in one call.
+
+Per manifest, processes are grouped by what Dagster fixes per op -- the
+partitions definition and the concurrency pool -- and each group becomes one
+subsettable multi-asset (usually: one per manifest; a group of more than
+``max_processes_per_op`` processes becomes several, cut in run order so that
+every dependency points to an earlier op). The compute function is
+``resource.materialize(context)``; use :func:`~dpone_dagster.decorator.dpone_assets`
+to write your own body instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from dpone_dagster.decorator import _multi_asset, build_dpone_specs, op_name_for
+from dpone_dagster.process import DponeProcess, expand_manifest_paths, load_all, processes_of
+from dpone_dagster.resource import META_SELECTOR
+from dpone_dagster.translator import DagsterDponeTranslator
+
+__all__ = ["MAX_PROCESSES_PER_OP", "build_dpone_assets"]
+
+#: Processes per op before a manifest is split. Dagster resolves a multi-asset's
+#: dependencies in time proportional to (assets x external deps), so one op of
+#: thousands of processes loads quadratically slower; a few hundred stays linear.
+MAX_PROCESSES_PER_OP = 200
+
+
+def _group_key(process: DponeProcess) -> tuple[str, str]:
+    parts = process.spec.partitions
+    return (
+        parts.model_dump_json() if parts is not None else "",
+        process.spec.concurrency_key or "",
+    )
+
+
+def _check_unique_run_ids(
+    processes: Sequence[DponeProcess], translator: DagsterDponeTranslator
+) -> None:
+    """Two processes with one run-id prefix would share job states: refuse at load time.
+
+    Raising beats silently qualifying the run ids: a run id that changed because
+    another manifest was added would lose its job state (resume, already committed).
+    """
+    seen: dict[str, DponeProcess] = {}
+    for process in processes:
+        prefix = translator.get_run_id_prefix(process)
+        other = seen.get(prefix)
+        if other is not None:
+            raise dg.DagsterInvalidDefinitionError(
+                f"processes {other.selector!r} of {other.manifest_path} and "
+                f"{process.selector!r} of {process.manifest_path} would share the run id "
+                f"prefix {prefix!r} (and so their job states). Rename one, or subclass "
+                "DagsterDponeTranslator and override get_run_id_prefix."
+            )
+        seen[prefix] = process
+
+
+def build_dpone_assets(
+    manifests: Sequence[str | os.PathLike[str]],
+    translator: DagsterDponeTranslator | None = None,
+    *,
+    resource_key: str = "dpone",
+    checks: bool = True,
+    op_tags: Mapping[str, Any] | None = None,
+    retry_policy: dg.RetryPolicy | None = None,
+    max_processes_per_op: int = MAX_PROCESSES_PER_OP,
+) -> list[dg.AssetsDefinition]:
+    """Assets for every process of ``manifests`` (files, or directories of ``*.yml``).
+
+    Args:
+        manifests: manifest files; a directory stands for its ``*.yml``/``*.yaml``.
+        translator: customises keys, deps, groups, ... (:class:`DagsterDponeTranslator`).
+        resource_key: the key of the :class:`~dpone_dagster.resource.DponeResource`.
+        checks: add the ``dpone_committed`` asset check to every asset.
+        op_tags, retry_policy: passed to every op.
+        max_processes_per_op: a manifest with more processes is split into several ops
+            (in run order, so every dependency points to an earlier op).
+    """
+    if max_processes_per_op < 1:
+        raise ValueError("max_processes_per_op must be at least 1")
+    translator = translator or DagsterDponeTranslator()
+    loaded = load_all(expand_manifest_paths(manifests))
+    everything = [process for manifest in loaded for process in processes_of(manifest)]
+    _check_unique_run_ids(everything, translator)
+
+    assets: list[dg.AssetsDefinition] = []
+    used_names: set[str] = set()
+    for manifest in loaded:
+        groups: dict[tuple[str, str], list[DponeProcess]] = {}
+        for process in processes_of(manifest):
+            groups.setdefault(_group_key(process), []).append(process)
+        for (partitions, pool), processes in groups.items():
+            base = _op_name(manifest.path.stem, partitions, pool, len(groups))
+            by_key = {p.selector: p for p in processes}
+            specs = build_dpone_specs(processes, translator)  # in run (topological) order
+            chunks = [
+                specs[i : i + max_processes_per_op]
+                for i in range(0, len(specs), max_processes_per_op)
+            ]
+            for index, chunk in enumerate(chunks, start=1):
+                name = _unique(base if len(chunks) == 1 else f"{base}_{index}", used_names)
+                members = [by_key[str(_selector(spec))] for spec in chunk]
+                decorate = _multi_asset(
+                    members,
+                    name=name,
+                    translator=translator,
+                    checks=checks,
+                    op_tags=op_tags,
+                    retry_policy=retry_policy,
+                    backfill_policy=None,
+                    pool=None,
+                    required_resource_keys={resource_key},
+                    specs=chunk,
+                )
+                assets.append(decorate(_compute_fn(resource_key)))
+    return assets
+
+
+def _selector(spec: dg.AssetSpec) -> Any:
+    value = spec.metadata[META_SELECTOR]
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def _op_name(stem: str, partitions: str, pool: str, groups: int) -> str:
+    if groups == 1:
+        return op_name_for(f"dpone_{stem}")
+    granularity = ""
+    if partitions:
+        granularity = "hourly" if '"hourly"' in partitions else "daily"
+    suffix = "_".join(part for part in (pool, granularity) if part) or "default"
+    return op_name_for(f"dpone_{stem}__{suffix}")
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in used:
+        candidate, n = f"{name}_{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+def _compute_fn(resource_key: str) -> Any:
+    # ``context`` stays unannotated: under ``from __future__ import annotations`` Dagster
+    # would see the string "dg.AssetExecutionContext" and reject it.
+    def compute(context) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:  # type: ignore[no-untyped-def]
+        resource: Any = getattr(context.resources, resource_key)
+        yield from resource.materialize(context)
+
+    return compute

@@ -1,0 +1,154 @@
+"""The code location from the command line: ``definitions.py``, ``workspace.yaml`` and pools.
+
+Each test copies the repository's real ``definitions.py``, ``workspace.yaml`` and
+``manifests/`` into a temporary directory (``definitions.py`` keeps ``.dpone/``
+next to itself), then runs the real ``dagster`` CLI as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dagster_support import REPO, query
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def _copy_project(root: Path) -> Path:
+    for name in ("definitions.py", "workspace.yaml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "manifests", root / "manifests")
+    (root / "scripts").mkdir()
+    for name in ("seed_shop.py", "landing_report.py"):
+        shutil.copy(REPO / "scripts" / name, root / "scripts" / name)
+    return root
+
+
+def _env(root: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPONE_")}
+    env.update(
+        DAGSTER_HOME=str(root / "dagster_home"),
+        DAGSTER_DISABLE_TELEMETRY="yes",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        **extra,
+    )
+    (root / "dagster_home").mkdir(exist_ok=True)
+    return env
+
+
+def _dagster(
+    root: Path, *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DAGSTER, *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_workspace_yaml_loads_the_code_location(tmp_path: Path) -> None:
+    root = _copy_project(tmp_path)
+    proc = _dagster(root, "definitions", "validate", "-w", "workspace.yaml", env=_env(root))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Validation successful for code location dpone" in proc.stdout + proc.stderr
+    listed = _dagster(root, "asset", "list", "-f", "definitions.py", env=_env(root))
+    assert listed.returncode == 0, listed.stderr
+    assert set(listed.stdout.split()) == {
+        "reporting/daily_orders",
+        "shop/refresh_report",
+        "warehouse/landing_customers",
+        "warehouse/landing_orders",
+        "warehouse/landing_products",
+    }
+
+
+def test_dagster_asset_materialize_from_the_command_line(tmp_path: Path) -> None:
+    root = _copy_project(tmp_path)
+    env = _env(root)
+    seeded = subprocess.run(
+        [sys.executable, "scripts/seed_shop.py", "--customers", "20", "--orders", "100"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    proc = _dagster(
+        root,
+        "asset",
+        "materialize",
+        "-f",
+        "definitions.py",
+        "--select",
+        "warehouse/landing_products,shop/refresh_report",
+        env=env,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "warehouse/landing_products (process 'products'): committed" in out
+    assert "shop/refresh_report (process 'refresh_report'): committed" in out
+    assert query(root / "data" / "warehouse.db", "select count(*) from landing_products") == [(50,)]
+    states = sorted(p.name for p in (root / ".dpone" / "orchestration-state").iterdir())
+    assert [s.split("_")[0] for s in states] == ["products", "refresh"]
+
+
+def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -> None:
+    """Two Dagster runs of one pool (limit 1): the second waits for the slot and commits.
+
+    Each run holds the slot for 4 s, more than the two processes' start-up skew, so
+    without the pool the second would meet the first's lock (``lock.concurrent_run``).
+    """
+    (tmp_path / "pool.yml").write_text(
+        "version: 1\nprocesses:\n  slow:\n    kind: command\n    concurrency_key: shared\n"
+        f"    command: [{sys.executable!r}, '-c', 'import time; time.sleep(4)']\n"
+    )
+    (tmp_path / "defs.py").write_text(
+        "import dagster as dg\n"
+        "from dpone_dagster import DponeResource, build_dpone_assets\n"
+        "defs = dg.Definitions(assets=build_dpone_assets(['pool.yml']),\n"
+        "                      resources={'dpone': DponeResource()})\n"
+    )
+    env = _env(tmp_path)
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text(
+        "concurrency:\n  pools:\n    default_limit: 1\n"
+    )
+    # Create the instance's storage once, before two processes race to create it.
+    init = subprocess.run(
+        [sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get()"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, init.stderr
+    procs = [
+        subprocess.Popen(
+            [DAGSTER, "asset", "materialize", "-f", "defs.py", "--select", "pool/slow"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    started = time.monotonic()
+    outputs = []
+    try:
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            outputs.append(out)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    joined = "\n".join(outputs)
+    assert joined.count("pool/slow (process 'slow'): committed") == 2
+    assert "lock.concurrent_run" not in joined
+    assert "blocked by limit for pool shared" in joined
+    assert time.monotonic() - started >= 8  # the two 4-second runs did not overlap

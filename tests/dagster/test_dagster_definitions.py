@@ -1,0 +1,292 @@
+"""Asset definitions: keys, lineage across manifests, the translator, pools, splits.
+
+No ``from __future__ import annotations``: Dagster reads decorated functions'
+annotations as objects.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster_support import materializations, run
+
+from dpone_dagster import (
+    DagsterDponeTranslator,
+    DponeProcess,
+    DponeResource,
+    build_dpone_assets,
+    dpone_assets,
+)
+from tests.conftest import Workspace
+
+
+def _two_manifests(ws: Workspace) -> tuple[Path, Path]:
+    shop = ws.write_manifest(
+        {
+            "orders": {
+                "description": "Orders into the landing zone",
+                "source": {"connection": "shop", "table": "orders"},
+                "target": {"connection": "warehouse", "table": "landing_orders"},
+                "strategy": {"mode": "merge", "key": ["order_id"], "cursor": "updated_at"},
+                "tags": {"tier": "gold"},
+                "owners": ["data-eng@example.com"],
+            },
+            "notify": {"kind": "command", "command": ["true"]},
+        },
+        name="shop.yml",
+        connections={
+            "shop": "sqlite:///shop.db",
+            "warehouse": "postgresql+psycopg://etl@db.example:5432/wh",
+        },
+    )
+    reporting = ws.write_manifest(
+        {
+            "daily": {
+                "source": {"connection": "warehouse", "table": "landing_orders"},
+                "target": {"connection": "reporting", "table": "analytics.daily_orders"},
+                "strategy": {"mode": "append"},
+            },
+            "adhoc": {
+                "source": {"connection": "warehouse", "query": "select 1 as x"},
+                "target": {"connection": "reporting", "table": "adhoc"},
+            },
+        },
+        name="reporting.yml",
+        connections={
+            "warehouse": "postgresql://etl@db.example:5432/wh",
+            "reporting": "sqlite:///reporting.db",
+        },
+    )
+    return shop, reporting
+
+
+def test_default_specs(ws: Workspace) -> None:
+    shop, reporting = _two_manifests(ws)
+    assets = build_dpone_assets([shop, reporting])
+    specs = {spec.key.to_user_string(): spec for a in assets for spec in a.specs}
+    assert set(specs) == {
+        "warehouse/landing_orders",
+        "shop/notify",
+        "reporting/analytics/daily_orders",
+        "reporting/adhoc",
+    }
+    orders = specs["warehouse/landing_orders"]
+    assert [d.asset_key for d in orders.deps] == [dg.AssetKey(["shop", "orders"])]
+    assert orders.group_name == "shop"
+    assert orders.description == "Orders into the landing zone"
+    assert orders.owners == ["data-eng@example.com"]
+    assert orders.tags["tier"] == "gold"
+    assert orders.kinds == {"dpone", "postgres"}
+    assert orders.code_version and len(orders.code_version) == 16
+    md = {k: getattr(v, "value", v) for k, v in orders.metadata.items()}
+    assert md["dpone/selector"] == "orders"
+    assert md["dpone/kind"] == "transfer"
+    assert md["dpone/source"] == "shop.orders"
+    assert md["dpone/target"] == "warehouse.landing_orders"
+    assert md["dpone/strategy"] == {"mode": "merge", "key": ["order_id"], "cursor": "updated_at"}
+    assert md["dpone/manifest_sha256"] and str(md["dpone/manifest"]).endswith("shop.yml")
+    assert md["dagster/table_name"] == "landing_orders"
+
+    notify = specs["shop/notify"]
+    assert notify.kinds == {"dpone", "command"} and not list(notify.deps)
+    assert specs["reporting/analytics/daily_orders"].kinds == {"dpone", "sqlite"}
+    assert not list(specs["reporting/adhoc"].deps)  # a query names no table
+    # Each process has its own code version: editing one marks only that asset changed.
+    assert len({s.code_version for s in specs.values()}) == 4
+
+
+def test_lineage_across_manifests(ws: Workspace) -> None:
+    shop, reporting = _two_manifests(ws)
+    defs = dg.Definitions(
+        assets=build_dpone_assets([shop, reporting]), resources={"dpone": DponeResource()}
+    )
+    graph = defs.resolve_asset_graph()
+    daily = dg.AssetKey(["reporting", "analytics", "daily_orders"])
+    landing = dg.AssetKey(["warehouse", "landing_orders"])
+    assert graph.get(daily).parent_keys == {landing}
+    assert daily in graph.get(landing).child_keys
+    assert graph.get(landing).parent_keys == {dg.AssetKey(["shop", "orders"])}
+
+
+class LakeTranslator(DagsterDponeTranslator):
+    """Tables under a ``lake`` prefix, groups by owner team, commands keyed by selector."""
+
+    def get_table_asset_key(self, connection: str, table: str) -> dg.AssetKey:
+        return dg.AssetKey(["lake", connection, *table.split(".")])
+
+    def get_asset_key(self, process: DponeProcess) -> dg.AssetKey:
+        if process.is_command:
+            return dg.AssetKey(["ops", process.selector])
+        return super().get_asset_key(process)
+
+    def get_group_name(self, process: DponeProcess) -> str:
+        return "ingest" if process.is_transfer else "ops"
+
+
+def test_translator_subclass_changes_keys_and_groups_and_keeps_lineage(ws: Workspace) -> None:
+    shop, reporting = _two_manifests(ws)
+    assets = build_dpone_assets([shop, reporting], translator=LakeTranslator())
+    specs = {spec.key.to_user_string(): spec for a in assets for spec in a.specs}
+    assert set(specs) == {
+        "lake/warehouse/landing_orders",
+        "ops/notify",
+        "lake/reporting/analytics/daily_orders",
+        "lake/reporting/adhoc",
+    }
+    assert specs["ops/notify"].group_name == "ops"
+    assert specs["lake/warehouse/landing_orders"].group_name == "ingest"
+    graph = dg.Definitions(
+        assets=assets, resources={"dpone": DponeResource()}
+    ).resolve_asset_graph()
+    assert graph.get(
+        dg.AssetKey(["lake", "reporting", "analytics", "daily_orders"])
+    ).parent_keys == {dg.AssetKey(["lake", "warehouse", "landing_orders"])}
+
+
+def test_translator_subclass_assets_materialize(ws: Workspace) -> None:
+    manifest = ws.write_manifest({"ping": {"kind": "command", "command": ["true"]}}, name="ops.yml")
+    result = run(build_dpone_assets([manifest], translator=LakeTranslator()), ws)
+    assert result.success
+    assert materializations(result)["ops/ping"][0]["dpone/status"] == "committed"
+
+
+def test_per_asset_metadata_stays_small_and_holds_no_url(ws: Workspace) -> None:
+    shop, reporting = _two_manifests(ws)
+    for spec in (s for a in build_dpone_assets([shop, reporting]) for s in a.specs):
+        text = repr(spec.metadata)
+        assert "db.example" not in text and "sqlite:///" not in text
+        assert "processes" not in text  # never the whole manifest
+        assert len(text) < 1500
+
+
+def test_same_selector_in_two_manifests_is_refused_unless_the_prefix_differs(
+    ws: Workspace,
+) -> None:
+    one = ws.write_manifest({"sync": {"kind": "command", "command": ["true"]}}, name="one.yml")
+    two = ws.write_manifest({"sync": {"kind": "command", "command": ["true"]}}, name="two.yml")
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="share the run id prefix 'sync'"):
+        build_dpone_assets([one, two])
+
+    class Qualified(DagsterDponeTranslator):
+        def get_run_id_prefix(self, process: DponeProcess) -> str:
+            return f"{process.manifest_name}.{process.selector}"
+
+    assets = build_dpone_assets([one, two], translator=Qualified())
+    result = run(assets, ws)
+    assert result.success
+    mats = materializations(result)
+    assert mats["two/sync"][0]["dpone/run_id"] == f"two.sync_{result.run_id}"
+
+
+def test_pools_follow_concurrency_keys_and_split_the_manifest(ws: Workspace) -> None:
+    manifest = ws.write_manifest(
+        {
+            "a": {"kind": "command", "command": ["true"], "concurrency_key": "warehouse"},
+            "b": {"kind": "command", "command": ["true"], "concurrency_key": "warehouse"},
+            "c": {"kind": "command", "command": ["true"]},
+            "d": {
+                "kind": "command",
+                "command": ["true"],
+                "partitions": {"granularity": "daily", "start": "2026-01-01"},
+            },
+        },
+        name="pools.yml",
+    )
+    assets = build_dpone_assets([manifest])
+    by_keys = {
+        tuple(sorted(k.to_user_string() for k in a.keys)): (a.op.name, a.op.pool, a.partitions_def)
+        for a in assets
+    }
+    assert set(by_keys) == {("pools/a", "pools/b"), ("pools/c",), ("pools/d",)}
+    assert by_keys[("pools/a", "pools/b")][:2] == ("dpone_pools__warehouse", "warehouse")
+    assert by_keys[("pools/c",)][:2] == ("dpone_pools__default", None)
+    name, pool, partitions = by_keys[("pools/d",)]
+    assert (name, pool) == ("dpone_pools__daily", None) and partitions is not None
+    assert all(a.can_subset for a in assets)
+    assert len({a.op.name for a in assets}) == 3
+
+
+def test_decorator_refuses_mixed_pools_and_select_splits(ws: Workspace) -> None:
+    manifest = ws.write_manifest(
+        {
+            "a": {"kind": "command", "command": ["true"], "concurrency_key": "k1"},
+            "b": {"kind": "command", "command": ["true"], "concurrency_key": "k2"},
+        },
+        name="mixed.yml",
+    )
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="must share concurrency_key"):
+        dpone_assets(manifest=manifest)
+
+    @dpone_assets(manifest=manifest, select=["b"])
+    def only_b(context: dg.AssetExecutionContext, dpone: DponeResource) -> Iterator[Any]:
+        yield from dpone.materialize(context)
+
+    assert only_b.keys == {dg.AssetKey(["mixed", "b"])}
+    assert only_b.op.pool == "k2" and only_b.op.name == "only_b"
+    with pytest.raises(ValueError, match="no process named 'zzz'"):
+        dpone_assets(manifest=manifest, select=["zzz"])
+
+
+def test_check_specs_have_explicit_asset_keys(ws: Workspace) -> None:
+    shop, _ = _two_manifests(ws)
+    (assets,) = build_dpone_assets([shop])
+    check_keys = set(assets.check_keys)
+    assert check_keys == {
+        dg.AssetCheckKey(dg.AssetKey(["warehouse", "landing_orders"]), "dpone_committed"),
+        dg.AssetCheckKey(dg.AssetKey(["shop", "notify"]), "dpone_committed"),
+    }
+    (without,) = build_dpone_assets([shop], checks=False)
+    assert not set(without.check_keys)
+
+
+def test_repository_snapshot_serializes(ws: Workspace) -> None:
+    shop, reporting = _two_manifests(ws)
+    defs = dg.Definitions(
+        assets=build_dpone_assets([shop, reporting]), resources={"dpone": DponeResource()}
+    )
+    snap = RepositorySnap.from_def(defs.get_repository_def(), defer_snapshots=True)
+    text = dg.serialize_value(snap)
+    assert "landing_orders" in text and "db.example" not in text
+
+
+def test_manifest_directory_expands_to_its_yml_files(ws: Workspace) -> None:
+    folder = ws.root / "many"
+    folder.mkdir()
+    for name in ("b", "a"):
+        (folder / f"{name}.yml").write_text(
+            f"version: 1\nprocesses:\n  {name}_job: {{kind: command, command: ['true']}}\n"
+        )
+    (folder / "notes.txt").write_text("not a manifest")
+    assets = build_dpone_assets([folder])
+    assert [a.op.name for a in assets] == ["dpone_a", "dpone_b"]
+    with pytest.raises(TypeError):
+        build_dpone_assets(str(folder))  # type: ignore[arg-type]
+
+
+def test_large_manifests_split_into_ops_in_run_order(ws: Workspace) -> None:
+    # A chain declared backwards: t4 <- t3 <- t2 <- t1 <- t0 <- source.
+    processes = {
+        f"p{i}": {
+            "source": {"connection": "db", "table": f"t{i - 1}" if i else "source"},
+            "target": {"connection": "db", "table": f"t{i}"},
+        }
+        for i in reversed(range(5))
+    }
+    manifest = ws.write_manifest(processes, name="chain.yml", connections={"db": "sqlite:///x.db"})
+    assets = build_dpone_assets([manifest], max_processes_per_op=2)
+    assert [a.op.name for a in assets] == ["dpone_chain_1", "dpone_chain_2", "dpone_chain_3"]
+    assert [sorted(k.path[-1] for k in a.keys) for a in assets] == [
+        ["t0", "t1"],
+        ["t2", "t3"],
+        ["t4"],
+    ]
+    # Every dependency points to an earlier op, so Dagster can build the job.
+    job = dg.Definitions(
+        assets=assets, resources={"dpone": DponeResource()}
+    ).resolve_implicit_global_asset_job_def()
+    assert len(job.nodes) == 3
+    with pytest.raises(ValueError):
+        build_dpone_assets([manifest], max_processes_per_op=0)
