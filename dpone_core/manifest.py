@@ -196,6 +196,29 @@ class _ProcessBase(_Strict):
     owners: list[str] = Field(default_factory=list)
     partitions: PartitionsSpec | None = None
     concurrency_key: str | None = None
+    #: Tables this process reads besides a transfer's ``source.table``, as
+    #: ``<connection>.<table>`` (``<connection>.<schema>.<table>``): lineage for
+    #: ``query:`` sources and commands.
+    deps: list[str] = Field(default_factory=list)
+
+    @field_validator("deps")
+    @classmethod
+    def _deps_name_tables(cls, value: list[str]) -> list[str]:
+        for index, dep in enumerate(value):
+            parts = dep.split(".")
+            if len(parts) < 2 or not all(part.strip() for part in parts):
+                raise _custom_error(
+                    (index,), f"expected '<connection>.<table>' (got {dep!r})"
+                )
+        return value
+
+    def dep_tables(self) -> list[tuple[str, str]]:
+        """``(connection, table)`` of every declared dependency."""
+        pairs = []
+        for dep in self.deps:
+            connection, table = dep.split(".", 1)
+            pairs.append((connection, table))
+        return pairs
 
 
 class TransferProcess(_ProcessBase):
@@ -249,6 +272,13 @@ class Manifest(_Strict):
     def _connections_exist(self) -> Manifest:
         available = ", ".join(repr(name) for name in self.connections) or "(none defined)"
         for name, process in self.processes.items():
+            for index, (connection, _table) in enumerate(process.dep_tables()):
+                if connection not in self.connections:
+                    raise _custom_error(
+                        ("processes", name, "deps", index),
+                        f"expected the name of a connection under 'connections': {available} "
+                        f"(got {connection!r})",
+                    )
             if not isinstance(process, TransferProcess):
                 continue
             for side, spec in (("source", process.source), ("target", process.target)):

@@ -43,8 +43,9 @@ class DagsterDponeTranslator:
     * key -- a transfer's *target table* (``[connection, *table parts]``, e.g.
       ``warehouse/landing_orders``); a command's ``[manifest name, selector]``;
     * deps -- a transfer's *source table* under the same naming, so a process that
-      reads another process's target depends on it, across manifests too (a
-      ``query:`` source names no table, hence no dependency);
+      reads another process's target depends on it, across manifests too, plus
+      the process's declared ``deps:`` (``<connection>.<table>``: lineage for
+      ``query:`` sources and commands);
     * group -- the manifest name; description, owners and tags from the manifest;
     * kinds -- ``dpone`` plus the target's dialect (``sqlite``, ``postgres``) or
       ``command``;
@@ -86,9 +87,14 @@ class DagsterDponeTranslator:
 
     def get_deps(self, process: DponeProcess) -> list[dg.AssetKey]:
         spec = process.spec
+        deps: list[dg.AssetKey] = []
         if isinstance(spec, TransferProcess) and spec.source.table is not None:
-            return [self.get_table_asset_key(spec.source.connection, spec.source.table)]
-        return []
+            deps.append(self.get_table_asset_key(spec.source.connection, spec.source.table))
+        for connection, table in spec.dep_tables():
+            key = self.get_table_asset_key(connection, table)
+            if key not in deps:
+                deps.append(key)
+        return deps
 
     def get_group_name(self, process: DponeProcess) -> str:
         return _group_name(process.manifest_name)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from dpone_core.errors import ManifestError
@@ -157,7 +158,7 @@ INVALID = [
         VALID.replace("timeout_seconds: 5", "timout_seconds: 5"),
         "processes.report.timout_seconds",
         "unknown field; expected one of: description, tags, owners, partitions, "
-        "concurrency_key, kind, command, timeout_seconds, cwd, env",
+        "concurrency_key, deps, kind, command, timeout_seconds, cwd, env",
         id="typo-in-command-field",
     ),
     pytest.param(
@@ -604,3 +605,41 @@ def test_importing_the_manifest_module_does_not_import_sqlalchemy() -> None:
         "assert 'dagster' not in sys.modules, 'dagster imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize(
+    ("deps", "field", "needle"),
+    [
+        (["landing_orders"], "processes.job.deps[0]", "'<connection>.<table>'"),
+        (["nowhere.t"], "processes.job.deps[0]", "'nowhere'"),
+        (["db.", "db.t"], "processes.job.deps[0]", "'<connection>.<table>'"),
+    ],
+)
+def test_deps_must_name_a_connection_and_a_table(
+    tmp_path: Path, deps: list[str], field: str, needle: str
+) -> None:
+    doc = {
+        "version": 1,
+        "connections": {"db": "sqlite:///x.db"},
+        "processes": {"job": {"kind": "command", "command": ["true"], "deps": deps}},
+    }
+    path = tmp_path / "m.yml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    assert info.value.field == field, str(info.value)
+    assert needle in info.value.expected
+
+
+def test_deps_parse_into_connection_and_table(tmp_path: Path) -> None:
+    doc = {
+        "version": 1,
+        "connections": {"db": "sqlite:///x.db"},
+        "processes": {
+            "job": {"kind": "command", "command": ["true"], "deps": ["db.t", "db.schema.t"]}
+        },
+    }
+    path = tmp_path / "m.yml"
+    path.write_text(yaml.safe_dump(doc))
+    _, process = load_manifest(path).select("job")
+    assert process.dep_tables() == [("db", "t"), ("db", "schema.t")]

@@ -290,3 +290,35 @@ def test_large_manifests_split_into_ops_in_run_order(ws: Workspace) -> None:
     assert len(job.nodes) == 3
     with pytest.raises(ValueError):
         build_dpone_assets([manifest], max_processes_per_op=0)
+
+
+def test_declared_deps_give_lineage_to_queries_and_commands(ws: Workspace) -> None:
+    manifest = ws.write_manifest(
+        {
+            "landing": {
+                "source": {"connection": "shop", "table": "orders"},
+                "target": {"connection": "warehouse", "table": "landing_orders"},
+            },
+            "summary": {
+                "source": {"connection": "warehouse", "query": "select 1 as x"},
+                "target": {"connection": "warehouse", "table": "summary"},
+                "deps": ["warehouse.landing_orders"],
+            },
+            "report": {
+                "kind": "command",
+                "command": ["true"],
+                "deps": ["warehouse.summary", "warehouse.mart.daily"],
+            },
+        },
+        name="deps.yml",
+        connections={"shop": "sqlite:///shop.db", "warehouse": "sqlite:///warehouse.db"},
+    )
+    graph = dg.Definitions(
+        assets=build_dpone_assets([manifest]), resources={"dpone": DponeResource()}
+    ).resolve_asset_graph()
+    summary = dg.AssetKey(["warehouse", "summary"])
+    assert graph.get(summary).parent_keys == {dg.AssetKey(["warehouse", "landing_orders"])}
+    assert graph.get(dg.AssetKey(["deps", "report"])).parent_keys == {
+        summary,
+        dg.AssetKey(["warehouse", "mart", "daily"]),
+    }
