@@ -12,7 +12,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from dpone_core.backends.selection import OrchestrationBackend
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -89,6 +92,21 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+BACKEND_HELP = (
+    "where locks and job states live: 'files' (--lock-dir/--state-dir), 'postgresql' (DSN from "
+    "DPONE_ORCHESTRATION_DSN) or a postgresql:// URL (default: PostgreSQL when "
+    "DPONE_ORCHESTRATION_DSN is set, else files)"
+)
+BACKEND_SCHEMA_HELP = (
+    "PostgreSQL schema of dpone's tables (default: DPONE_ORCHESTRATION_SCHEMA, else dpone)"
+)
+
+
+def _add_backend_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", help=BACKEND_HELP)
+    p.add_argument("--backend-schema", type=_non_empty("backend schema"), help=BACKEND_SCHEMA_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dpone", description="Run YAML-manifest data pipelines safely.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -136,16 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir", help="evidence directory (default: .dpone/orchestration/<run-id>)"
     )
     orun.add_argument("--format", choices=["json", "md"], default="md", help="report format")
+    _add_backend_flags(orun)
 
     status = osub.add_parser("status", help="show the job state of a run id")
     status.add_argument("--run-id", required=True, type=_non_empty("run id"))
     status.add_argument("--state-dir", default=".dpone/orchestration-state")
     status.add_argument("--format", choices=["json", "md"], default="md")
+    _add_backend_flags(status)
 
     locks = osub.add_parser("locks", help="list lock records: key, holder, held or stale")
     locks.add_argument("--lock-dir", default=".dpone/locks")
     locks.add_argument("--lock-ttl-seconds", type=_positive_float, default=3600.0)
     locks.add_argument("--format", choices=["json", "md"], default="md")
+    _add_backend_flags(locks)
     return parser
 
 
@@ -169,9 +190,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
+def _backend(args: argparse.Namespace) -> OrchestrationBackend:
+    """The lock manager and job-state store ``--backend`` selects (files by default)."""
+    from dpone_core.backends.selection import select_backend
+
+    return select_backend(
+        args.backend,
+        lock_dir=getattr(args, "lock_dir", ".dpone/locks"),
+        state_dir=getattr(args, "state_dir", ".dpone/orchestration-state"),
+        lock_ttl_seconds=getattr(args, "lock_ttl_seconds", 3600.0),
+        schema=args.backend_schema,
+    )
+
+
 def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
     from dpone_core.handoff import SchedulerHandoffBuilder
-    from dpone_core.locks import LocalRunLockManager
     from dpone_core.resume import ResumePolicy
     from dpone_core.run import (
         OrchestratedRunRequest,
@@ -179,48 +212,65 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
         OrchestrationInterrupted,
     )
     from dpone_core.runtime import RunManifestService
-    from dpone_core.signals import signals_as_exceptions
-    from dpone_core.state import LocalJobStateStore
+    from dpone_core.signals import TerminationSignal, signals_as_exceptions
 
-    service = OrchestratedRunService(
-        lock_manager=LocalRunLockManager(args.lock_dir, ttl_seconds=args.lock_ttl_seconds),
-        handoff_builder=SchedulerHandoffBuilder(),
-        run_executor=RunManifestService().execute,
-        job_state_store=LocalJobStateStore(args.state_dir),
-    )
-    request = OrchestratedRunRequest(
-        manifest_path=args.manifest,
-        selector=args.selector,
-        run_id=args.run_id,
-        retry_attempts=args.retry_attempts,
-        retry_backoff_seconds=args.retry_backoff_seconds,
-        concurrency_key=args.concurrency_key,
-        resume_policy=ResumePolicy(args.resume_policy),
-    )
+    backend = _backend(args)
     try:
-        with signals_as_exceptions():
-            report = service.run(request=request, output_dir=args.output_dir)
-    except OrchestrationInterrupted as interrupted:
-        report = interrupted.report
-        print(f"dpone: {interrupted.cause}; run {report.run_id} marked failed", file=sys.stderr)
+        service = OrchestratedRunService(
+            lock_manager=backend.lock_manager,
+            handoff_builder=SchedulerHandoffBuilder(),
+            run_executor=RunManifestService().execute,
+            job_state_store=backend.job_state_store,
+        )
+        request = OrchestratedRunRequest(
+            manifest_path=args.manifest,
+            selector=args.selector,
+            run_id=args.run_id,
+            retry_attempts=args.retry_attempts,
+            retry_backoff_seconds=args.retry_backoff_seconds,
+            concurrency_key=args.concurrency_key,
+            resume_policy=ResumePolicy(args.resume_policy),
+        )
+        try:
+            with signals_as_exceptions():
+                report = service.run(request=request, output_dir=args.output_dir)
+        except OrchestrationInterrupted as interrupted:
+            report = interrupted.report
+            # The recorded reason (e.g. a lost lock) says more than the signal that carried it.
+            transitions = (report.job_state or {}).get("transitions") or [{}]
+            why = transitions[-1].get("reason") or interrupted.cause
+            print(f"dpone: {why}; run {report.run_id} marked failed", file=sys.stderr)
+        except TerminationSignal as exc:
+            # Outside the run itself (admission, final bookkeeping, or a lost lock's
+            # interrupt racing with them): no report, but one line instead of a traceback.
+            print(
+                f"dpone: {exc} while the attempt was being recorded; "
+                "`dpone orchestrate status` shows what was",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+    finally:
+        backend.close()
     _emit(report.to_json() if args.format == "json" else report.to_markdown())
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from dpone_core.render import job_state_markdown
-    from dpone_core.state import CorruptJobState, LocalJobStateStore
+    from dpone_core.state import CorruptJobState
 
-    store = LocalJobStateStore(args.state_dir)
+    backend = _backend(args)
+    store = backend.job_state_store
     try:
         state = store.load(args.run_id)
     except CorruptJobState as exc:
         print(f"dpone: job_state.corrupt: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        backend.close()
     if state is None:
-        print(
-            f"dpone: no job state for run id {args.run_id!r} in {args.state_dir}", file=sys.stderr
-        )
+        where = args.state_dir if backend.kind == "files" else backend.location
+        print(f"dpone: no job state for run id {args.run_id!r} in {where}", file=sys.stderr)
         return EXIT_FAILED
     data = state.to_dict()
     location = store.location(args.run_id)
@@ -233,10 +283,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_locks(args: argparse.Namespace) -> int:
-    from dpone_core.locks import LocalRunLockManager
     from dpone_core.render import locks_markdown
 
-    manager = LocalRunLockManager(args.lock_dir, ttl_seconds=args.lock_ttl_seconds)
+    backend = _backend(args)
+    where = str(args.lock_dir) if backend.kind == "files" else backend.location
+    try:
+        statuses = backend.lock_manager.inspect()
+    finally:
+        backend.close()
     rows = [
         {
             "key": s.key,
@@ -244,12 +298,10 @@ def _cmd_locks(args: argparse.Namespace) -> int:
             "record_path": str(s.record_path),
             "holder": s.holder.model_dump(mode="json") if s.holder is not None else None,
         }
-        for s in manager.inspect()
+        for s in statuses
     ]
     _emit(
-        json.dumps(rows, indent=2) + "\n"
-        if args.format == "json"
-        else locks_markdown(rows, str(args.lock_dir))
+        json.dumps(rows, indent=2) + "\n" if args.format == "json" else locks_markdown(rows, where)
     )
     return EXIT_OK
 
@@ -268,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("orchestrate", "locks"): _cmd_locks,
     }
     handler = handlers[(args.command, getattr(args, "orchestrate_command", None))]
+    from dpone_core.backends.errors import OrchestrationBackendError
     from dpone_core.errors import DponeUsageError
 
     try:
@@ -275,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DponeUsageError as exc:
         print(f"dpone: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OrchestrationBackendError as exc:  # unreachable, refused write: a retry may help
+        print(f"dpone: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         return EXIT_FAILED
     except OSError as exc:  # an unusable --lock-dir/--state-dir/--output-dir

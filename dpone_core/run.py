@@ -149,6 +149,8 @@ class OrchestratedRunService:
         state_dir = getattr(self.job_state_store, "state_dir", None)
         if state_dir is not None:
             argv += ["--state-dir", str(state_dir)]
+        # A backend that is not the default (e.g. PostgreSQL) names itself; never by secret value.
+        argv += [str(arg) for arg in getattr(self.lock_manager, "handoff_args", ())]
         argv += ["--resume-policy", request.resume_policy.value]
         argv += ["--output-dir", str(out_dir)]
         return argv
@@ -184,6 +186,7 @@ class _Attempt:
             HandoffInputs(
                 argv=service.handoff_argv(request, lock_key, output_dir),
                 name=run_id,
+                env_refs=dict(getattr(service.lock_manager, "handoff_env_refs", None) or {}),
             )
         ).to_dict()
 
@@ -285,7 +288,9 @@ class _Attempt:
             self.store.save(state)
             return self._finish("failed", details, state, None)
         except BaseException as exc:
-            reason = redact(_describe_interrupt(exc))
+            # A lock backend that interrupted the run because it lost the lock says why.
+            lost = getattr(lock, "lost_reason", None)
+            reason = redact(lost or _describe_interrupt(exc))
             details = [detail(blockers.RUN_INTERRUPTED, f"the run was interrupted: {reason}")]
             state = advance(state, JobStatus.FAILED, reason=reason, blocker_details=details)
             self.store.save(state)

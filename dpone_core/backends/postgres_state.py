@@ -1,0 +1,363 @@
+"""Job states in PostgreSQL: one row per run id, one row per transition, every write checked twice.
+
+Every :meth:`PostgresJobStateStore.save` is one transaction that
+
+1. **fences**: reads the lease row of ``state.lock_key`` (``FOR SHARE``, so a
+   new holder cannot take the lease until this write is decided) and requires
+   that it still carries ``state.holder.lock_token``. Writing ``started``,
+   ``running`` or ``committed`` additionally requires that the lease is held
+   and that its session still holds the key's advisory lock. A holder that
+   lost its session can therefore never commit afterwards; it may still
+   record *why* it stopped (``failed``) as long as nobody has taken the key
+   since, which is exactly what a successor needs to read;
+2. **compares and sets** the row: the update only applies if the row still has
+   the status and transition count this store last read (or, for a state it
+   never read, the prefix of history the new state extends). Two hosts that
+   both read ``failed`` can never both admit the next attempt, even under
+   different concurrency keys;
+3. checks every appended transition against the lifecycle
+   (:func:`~dpone_core.lifecycle.check_transition`) and appends them to
+   ``job_state_transitions``.
+
+A row that cannot be read back into a :class:`~dpone_core.state.JobState`
+raises :class:`~dpone_core.state.CorruptJobState`, and nothing here ever
+rewrites it: the orchestrator then blocks with ``job_state.corrupt``.
+
+:meth:`PostgresJobStateStore.restore` is the one unfenced write, for moving
+states between backends; it only ever creates a run id's row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.types.json import Jsonb
+from pydantic import ValidationError
+
+from dpone_core.backends.errors import (
+    BackendUnavailable,
+    JobStateConflict,
+    LeaseLost,
+    OrchestrationBackendError,
+)
+from dpone_core.backends.postgres_connection import PgConnection, PostgresTarget, first_line
+from dpone_core.backends.postgres_locks import SESSION_HOLDS_LOCK
+from dpone_core.backends.postgres_schema import ensure_schema, qualified
+from dpone_core.lifecycle import IllegalTransition, JobStatus, check_transition
+from dpone_core.state import CorruptJobState, JobState, Transition
+
+__all__ = ["PostgresJobStateStore"]
+
+#: Statuses only a live lease may write; ``failed``/``blocked`` record an end.
+_LIVE_LEASE_REQUIRED = frozenset({JobStatus.STARTED, JobStatus.RUNNING, JobStatus.COMMITTED})
+
+_Seen = tuple[str | None, int]
+_T = TypeVar("_T")
+
+
+class PostgresJobStateStore:
+    """The :class:`~dpone_core.state.JobStateStore` of the PostgreSQL backend.
+
+    Holds one connection of its own, opened on first use and replaced when it
+    breaks; safe to share between threads (calls are serialised).
+    """
+
+    def __init__(self, target: PostgresTarget) -> None:
+        self.target = target
+        self._conn: PgConnection | None = None
+        self._mutex = threading.Lock()
+        #: (status, transition count) this store last read or wrote, per run id:
+        #: the "compare" of compare-and-set.
+        self._seen: dict[str, _Seen] = {}
+        t = target
+        self._load_sql = qualified(
+            "SELECT s.document, s.status, s.transition_count, ("
+            " SELECT coalesce(json_agg(json_build_object("
+            "   'status', t.status, 'attempt', t.attempt, 'reason', t.reason,"
+            "   'at', to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+            "   ORDER BY t.seq), '[]'::json)"
+            " FROM {schema}.job_state_transitions t WHERE t.run_id = s.run_id)"
+            " FROM {schema}.job_states s WHERE s.run_id = %s",
+            t,
+        )
+        self._current_sql = qualified(
+            "SELECT status, transition_count, lock_token FROM {schema}.job_states"
+            " WHERE run_id = %s",
+            t,
+        )
+        self._lease_sql = qualified(
+            "SELECT l.token, l.held, l.generation, l.run_id, "
+            + SESSION_HOLDS_LOCK
+            + " FROM {schema}.run_locks l WHERE l.key = %s FOR SHARE OF l",
+            t,
+        )
+        self._insert_sql = qualified(
+            "INSERT INTO {schema}.job_states (run_id, status, attempt, transition_count,"
+            " lock_key, lock_token, lease_generation, updated_at, document)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING",
+            t,
+        )
+        self._update_sql = qualified(
+            "UPDATE {schema}.job_states SET status = %s, attempt = %s, transition_count = %s,"
+            " lock_key = %s, lock_token = %s, lease_generation = %s, updated_at = %s,"
+            " document = %s WHERE run_id = %s AND status = %s AND transition_count = %s",
+            t,
+        )
+        self._transition_sql = qualified(
+            "INSERT INTO {schema}.job_state_transitions"
+            " (run_id, seq, status, attempt, at, reason, lease_generation)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            t,
+        )
+
+    # -- the JobStateStore protocol ----------------------------------------------------
+    def location(self, run_id: str) -> str:
+        return f"{self.target.describe_table('job_states')} run id {run_id!r}"
+
+    def load(self, run_id: str) -> JobState | None:
+        row = self._call(lambda conn: conn.execute(self._load_sql, (run_id,)).fetchone())
+        if row is None:
+            self._seen[run_id] = (None, 0)
+            return None
+        document, status, count, transitions = row
+        state = self._parse(run_id, document, transitions)
+        if state.status != status or len(state.transitions) != count:
+            raise CorruptJobState(
+                self.location(run_id),
+                f"row says status {status!r} with {count} transitions, its document and "
+                f"transitions table say {state.status.value!r} with {len(state.transitions)}",
+            )
+        self._seen[run_id] = (status, count)
+        return state
+
+    def save(self, state: JobState) -> None:
+        """Write ``state`` if its writer still holds the lease and nobody wrote in between.
+
+        Raises :class:`~dpone_core.backends.errors.LeaseLost` (fencing) or
+        :class:`~dpone_core.backends.errors.JobStateConflict` (compare-and-set)
+        and writes nothing in either case.
+        """
+        token = state.holder.lock_token if state.holder is not None else None
+        if token is None:
+            raise LeaseLost(
+                f"job state of run {state.run_id!r} has no lock token: only the holder of the "
+                "key's lease writes a run's state (use restore() to import one)"
+            )
+
+        def write(conn: PgConnection) -> None:
+            with conn.transaction():
+                generation = self._fence(conn, state, token)
+                expected = self._expected(conn, state)
+                self._write(conn, state, expected, generation)
+
+        try:
+            self._call(write)
+        except JobStateConflict:
+            self._seen.pop(state.run_id, None)  # read again before the next write
+            raise
+        self._seen[state.run_id] = (state.status.value, len(state.transitions))
+
+    # -- moving between backends ----------------------------------------------------------
+    def restore(self, state: JobState) -> None:
+        """Create the row of a run id from a state read elsewhere (e.g. a state file).
+
+        Unfenced, so it only ever creates: an existing row raises
+        :class:`~dpone_core.backends.errors.JobStateConflict` and is left as it is.
+        """
+
+        def write(conn: PgConnection) -> None:
+            with conn.transaction():
+                self._write(conn, state, (None, 0), None, check_lifecycle=False)
+
+        self._call(write)
+        self._seen[state.run_id] = (state.status.value, len(state.transitions))
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- internals --------------------------------------------------------------------------
+    def _call(self, operation: Callable[[PgConnection], _T]) -> _T:
+        """Run ``operation`` on the store's connection, one caller at a time.
+
+        The connection sits idle while a run executes, possibly for hours; the
+        server (a restart, ``idle_session_timeout``) or a firewall may have
+        closed it meanwhile. So an operation that fails with a connection
+        error on a *reused* connection is tried once more on a fresh one.
+        That is safe: a save is one transaction, and if its commit did land
+        before the error, the repeat finds its own write (see ``_write``).
+        A signal mid-statement leaves the protocol state unknown, so the
+        connection is thrown away then too.
+        """
+        with self._mutex:
+            for attempt in (1, 2):
+                reused = self._conn is not None and not self._conn.closed
+                conn = self._conn if self._conn is not None and reused else self._open()
+                try:
+                    ensure_schema(conn, self.target)
+                    return operation(conn)
+                except psycopg.OperationalError as exc:
+                    self._drop()
+                    if reused and attempt == 1:
+                        continue
+                    raise BackendUnavailable(
+                        f"{self.target.describe()}: job state store connection failed: "
+                        f"{first_line(exc)}"
+                    ) from None
+                except psycopg.Error as exc:
+                    if conn.broken:
+                        self._drop()
+                    raise OrchestrationBackendError(
+                        f"{self.target.describe()}: job state store: {first_line(exc)}"
+                    ) from None
+                except Exception:
+                    raise
+                except BaseException:
+                    self._drop()
+                    raise
+            raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _open(self) -> PgConnection:
+        self._conn = self.target.connect(purpose="job state")
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _parse(self, run_id: str, document: Any, transitions: Any) -> JobState:
+        if not isinstance(document, dict):
+            raise CorruptJobState(self.location(run_id), "the document is not a JSON object")
+        try:
+            state = JobState.model_validate({**document, "transitions": transitions})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "row"
+            raise CorruptJobState(
+                self.location(run_id), f"not a valid job state ({where}: {first['msg']})"
+            ) from None
+        if state.run_id != run_id:
+            raise CorruptJobState(
+                self.location(run_id), f"holds run id {state.run_id!r}, not {run_id!r}"
+            )
+        return state
+
+    def _fence(self, conn: PgConnection, state: JobState, token: str) -> int:
+        """The lease generation ``state``'s writer holds, or :class:`LeaseLost`."""
+        key = state.lock_key
+        lease = conn.execute(self._lease_sql, (key,)).fetchone()
+        if lease is None:
+            raise LeaseLost(f"no lease exists for key {key!r}; run {state.run_id!r} not written")
+        lease_token, held, generation, holder_run, session_alive = lease
+        if lease_token != token:
+            raise LeaseLost(
+                f"the lease of key {key!r} now belongs to run {holder_run!r} (generation "
+                f"{generation}); the writer of run {state.run_id!r} lost it and may not write"
+            )
+        if state.status in _LIVE_LEASE_REQUIRED and not (held and session_alive):
+            raise LeaseLost(
+                f"the PostgreSQL session holding key {key!r} is gone; run {state.run_id!r} "
+                f"may not become {state.status.value!r} without it"
+            )
+        return int(generation)
+
+    def _expected(self, conn: PgConnection, state: JobState) -> _Seen:
+        """What the stored row must still be for ``state`` to be written over it."""
+        seen = self._seen.get(state.run_id)
+        if seen is not None:
+            return seen
+        row = conn.execute(self._current_sql, (state.run_id,)).fetchone()
+        if row is None:
+            return (None, 0)
+        status, count = str(row[0]), int(row[1])
+        extends = count < len(state.transitions) and state.transitions[count - 1].status == status
+        if not extends:
+            raise JobStateConflict(
+                f"job state of run {state.run_id!r} is at {status!r} after {count} transitions; "
+                "the state being written does not extend it"
+            )
+        return (status, count)
+
+    def _write(
+        self,
+        conn: PgConnection,
+        state: JobState,
+        expected: _Seen,
+        generation: int | None,
+        *,
+        check_lifecycle: bool = True,
+    ) -> None:
+        expected_status, expected_count = expected
+        new = state.transitions[expected_count:]
+        if not new or state.status != state.transitions[-1].status:
+            raise JobStateConflict(
+                f"job state of run {state.run_id!r} adds no transition to the stored "
+                f"{expected_status!r} after {expected_count} transitions"
+            )
+        if check_lifecycle:
+            _check_appended(expected_status, new)
+        token = state.holder.lock_token if state.holder is not None else None
+        document = Jsonb(state.model_dump(mode="json", exclude={"transitions"}))
+        values = (
+            state.status.value,
+            state.attempt,
+            len(state.transitions),
+            state.lock_key,
+            token,
+            generation,
+            state.updated_at,
+            document,
+        )
+        if expected_status is None:
+            cursor = conn.execute(self._insert_sql, (state.run_id, *values))
+        else:
+            cursor = conn.execute(
+                self._update_sql, (*values, state.run_id, expected_status, expected_count)
+            )
+        if cursor.rowcount != 1:
+            current = conn.execute(self._current_sql, (state.run_id,)).fetchone()
+            if current is not None and tuple(current) == (
+                state.status.value,
+                len(state.transitions),
+                token,
+            ):
+                return  # our own write, whose commit landed before a connection error
+            found = f"{current[0]!r} after {current[1]} transitions" if current else "no row"
+            raise JobStateConflict(
+                f"job state of run {state.run_id!r} changed since it was read: expected "
+                f"{expected_status!r} after {expected_count} transitions, found {found}"
+            )
+        with conn.cursor() as cur:
+            cur.executemany(
+                self._transition_sql,
+                [
+                    (
+                        state.run_id,
+                        expected_count + offset + 1,
+                        t.status.value,
+                        t.attempt,
+                        t.at,
+                        t.reason,
+                        generation,
+                    )
+                    for offset, t in enumerate(new)
+                ],
+            )
+
+
+def _check_appended(previous: str | None, new: list[Transition]) -> None:
+    status = JobStatus(previous) if previous is not None else None
+    for transition in new:
+        try:
+            check_transition(
+                status, transition.status, new_attempt=transition.status is JobStatus.STARTED
+            )
+        except IllegalTransition as exc:
+            raise JobStateConflict(str(exc)) from None
+        status = transition.status
