@@ -21,7 +21,9 @@ retries and evidence. What the resource adds is the Dagster side:
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +32,19 @@ from typing import Any, Literal, TextIO, cast
 import dagster as dg
 from pydantic import Field
 
+from dpone_core.backends.errors import BackendConfigError
+from dpone_core.backends.selection import OrchestrationBackend, select_backend
 from dpone_core.clock import utc_now_iso
 from dpone_core.errors import DponeUsageError
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
-from dpone_core.locks import LocalRunLockManager
 from dpone_core.naming import file_safe_name
 from dpone_core.redact import redact
 from dpone_core.report import OrchestratedRunReport
 from dpone_core.resume import ResumePolicy
 from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService, OrchestrationInterrupted
 from dpone_core.runtime import RunManifestService
-from dpone_core.state import CorruptJobState, JobState, LocalJobStateStore
+from dpone_core.state import CorruptJobState, JobState, JobStateStore
 from dpone_dagster.checks import CHECK_NAME, evaluate_check
 from dpone_dagster.metadata import (
     NON_RETRYABLE_BLOCKERS,
@@ -174,7 +177,7 @@ def _latest_report(
 
 
 def _report_from_state(
-    state: JobState, store: LocalJobStateStore, policy: ResumePolicy
+    state: JobState, store: JobStateStore, policy: ResumePolicy
 ) -> OrchestratedRunReport:
     """A report of a committed state whose evidence files are gone (moved by an operator)."""
     return OrchestratedRunReport(
@@ -199,6 +202,36 @@ def _report_from_state(
         finished_at=state.updated_at,
         duration_seconds=0.0,
     )
+
+
+_BACKENDS: dict[tuple[str | None, str, str, float], OrchestrationBackend] = {}
+_BACKENDS_LOCK = threading.Lock()
+
+
+def _shared_backend(
+    backend: str | None, lock_dir: str, state_dir: str, ttl: float
+) -> OrchestrationBackend:
+    key = (backend, lock_dir, state_dir, ttl)
+    with _BACKENDS_LOCK:
+        found = _BACKENDS.get(key)
+        if found is None:
+            try:
+                found = select_backend(
+                    backend, lock_dir=lock_dir, state_dir=state_dir, lock_ttl_seconds=ttl
+                )
+            except BackendConfigError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            if not _BACKENDS:
+                atexit.register(_close_backends)
+            _BACKENDS[key] = found
+        return found
+
+
+def _close_backends() -> None:
+    with _BACKENDS_LOCK:
+        for backend in _BACKENDS.values():
+            backend.close()
+        _BACKENDS.clear()
 
 
 class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -230,6 +263,12 @@ class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         default=0, ge=0, description="Extra tries of the underlying run after a failed one."
     )
     retry_backoff_seconds: float = Field(default=0.0, ge=0, description="Pause between tries.")
+    backend: str | None = Field(
+        default=None,
+        description="Where locks and job states live: 'files', 'postgresql' (DSN from "
+        "DPONE_ORCHESTRATION_DSN) or a postgresql:// URL (prefer the variable: resource config "
+        "is shown in the UI). Default: PostgreSQL when DPONE_ORCHESTRATION_DSN is set, else files.",
+    )
     resume_policy: Literal["fail", "resume", "restart"] = Field(
         default="fail",
         description="What to do when a run id already has a state from another Dagster run "
@@ -238,18 +277,30 @@ class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     )
 
     # -- building blocks --------------------------------------------------------------
-    def job_state_store(self) -> LocalJobStateStore:
-        return LocalJobStateStore(_absolute(self.state_dir))
+    def orchestration_backend(self) -> OrchestrationBackend:
+        """The lock manager and job-state store, shared by every step in this process.
+
+        A PostgreSQL backend holds connections, so one per configuration and
+        process is kept (and closed at exit) instead of one per call.
+        """
+        return _shared_backend(
+            self.backend,
+            str(_absolute(self.lock_dir)),
+            str(_absolute(self.state_dir)),
+            self.lock_ttl_seconds,
+        )
+
+    def job_state_store(self) -> JobStateStore:
+        return self.orchestration_backend().job_state_store
 
     def _service(self, context: dg.AssetExecutionContext) -> OrchestratedRunService:
         progress = LogStream(context.log)
+        backend = self.orchestration_backend()
         return OrchestratedRunService(
-            lock_manager=LocalRunLockManager(
-                _absolute(self.lock_dir), ttl_seconds=self.lock_ttl_seconds
-            ),
+            lock_manager=backend.lock_manager,
             handoff_builder=SchedulerHandoffBuilder(),
             run_executor=RunManifestService(progress=cast(TextIO, progress)).execute,
-            job_state_store=self.job_state_store(),
+            job_state_store=backend.job_state_store,
         )
 
     def _policy(self, context: dg.AssetExecutionContext) -> ResumePolicy:
