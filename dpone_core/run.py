@@ -72,6 +72,19 @@ class OrchestrationInterrupted(BaseException):
         self.cause = cause
 
 
+class InvalidInputAfterAdmission(DponeUsageError):
+    """Invalid input found only once the attempt ran (a column the source lacks).
+
+    Still a usage error (exit 2), but the attempt was admitted, so it carries
+    the report of the ``failed`` attempt the engine recorded and wrote.
+    """
+
+    def __init__(self, cause: DponeUsageError, report: OrchestratedRunReport) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.report = report
+
+
 def default_output_dir(run_id: str) -> str:
     return f"{DEFAULT_OUTPUT_ROOT}/{file_safe_name(run_id)}"
 
@@ -279,8 +292,8 @@ class _Attempt:
             details = [detail(blockers.RUN_NOT_PASSED, reason)]
             state = advance(state, JobStatus.FAILED, reason=reason, blocker_details=details)
             self.store.save(state)
-            self._finish("failed", details, state, None)
-            raise
+            report = self._finish("failed", details, state, None)
+            raise InvalidInputAfterAdmission(exc, report) from exc
         except Exception as exc:  # the executor crashed: a failed attempt, not a crash of ours
             reason = redact(f"{type(exc).__name__}: {exc}")
             details = [detail(blockers.RUN_NOT_PASSED, f"the run raised {reason}")]

@@ -34,7 +34,6 @@ from pydantic import Field
 
 from dpone_core.backends.errors import BackendConfigError
 from dpone_core.backends.selection import OrchestrationBackend, select_backend
-from dpone_core.clock import utc_now_iso
 from dpone_core.errors import DponeUsageError
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
@@ -42,7 +41,12 @@ from dpone_core.naming import file_safe_name
 from dpone_core.redact import redact
 from dpone_core.report import OrchestratedRunReport
 from dpone_core.resume import ResumePolicy
-from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService, OrchestrationInterrupted
+from dpone_core.run import (
+    InvalidInputAfterAdmission,
+    OrchestratedRunRequest,
+    OrchestratedRunService,
+    OrchestrationInterrupted,
+)
 from dpone_core.runtime import RunManifestService
 from dpone_core.state import CorruptJobState, JobState, JobStateStore
 from dpone_dagster.checks import CHECK_NAME, evaluate_check
@@ -413,18 +417,13 @@ class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             f"dpone: {ref.label}: run id {run_id!r}, resume policy {policy.value}"
             + (f", window [{window.start}, {window.end})" if window else "")
         )
-        started_at = utc_now_iso()
         try:
             report = self._service(context).run(request=request, output_dir=out_dir)
-        except DponeUsageError:
+        except InvalidInputAfterAdmission as exc:
             # Invalid input found only against the database (a missing table or column):
-            # the engine recorded the attempt as failed, wrote its evidence and re-raised.
-            # Report that evidence like any failure (an invalid manifest file itself
-            # fails before anything is written and propagates).
-            written = _latest_report(out_dir, "failed", run_id=run_id, since=started_at)
-            if written is None:
-                raise
-            return _Outcome(written, reused=False, invalid=True)
+            # the engine recorded the attempt as failed; report it like any failure (an
+            # invalid manifest file itself fails before anything is written and propagates).
+            return _Outcome(exc.report, reused=False, invalid=True)
         except OrchestrationInterrupted as exc:
             context.log.error(
                 redact(

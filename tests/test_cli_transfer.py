@@ -193,3 +193,43 @@ def test_unknown_connection_exits_2(ws: Workspace) -> None:
     proc = ws.dpone("orchestrate", "run", "--manifest", "m.yml")
     assert proc.returncode == 2
     assert "processes.orders.source.connection" in proc.stderr and "'warehouse'" in proc.stderr
+
+
+def test_python_api_invalid_input_after_admission_carries_the_report(ws: Workspace) -> None:
+    from dpone_core.handoff import SchedulerHandoffBuilder
+    from dpone_core.locks import LocalRunLockManager
+    from dpone_core.run import (
+        InvalidInputAfterAdmission,
+        OrchestratedRunRequest,
+        OrchestratedRunService,
+    )
+    from dpone_core.runtime import RunManifestService
+    from dpone_core.state import LocalJobStateStore
+
+    _seed(ws.root / "shop.db", 10)
+    manifest = ws.write_manifest(
+        {
+            "orders": {
+                "source": {"connection": "shop", "table": "orders"},
+                "target": {"connection": "warehouse", "table": "landing_orders"},
+                "strategy": {"mode": "merge", "key": ["nope"]},
+            }
+        },
+        connections={"shop": "sqlite:///shop.db", "warehouse": "sqlite:///warehouse.db"},
+    )
+    service = OrchestratedRunService(
+        lock_manager=LocalRunLockManager(ws.lock_dir),
+        handoff_builder=SchedulerHandoffBuilder(),
+        run_executor=RunManifestService().execute,
+        job_state_store=LocalJobStateStore(ws.state_dir),
+    )
+    with pytest.raises(InvalidInputAfterAdmission) as info:
+        service.run(
+            request=OrchestratedRunRequest(manifest_path=str(manifest), run_id="r1"),
+            output_dir=ws.root / "out",
+        )
+    assert "processes.orders.strategy.key" in str(info.value)
+    report = info.value.report
+    assert report.status == "failed" and report.job_state is not None
+    assert report.job_state["status"] == "failed"
+    assert not any(ws.lock_dir.glob("*.lock.json"))  # the key was released
