@@ -63,8 +63,10 @@ def write_evidence(paths: EvidencePaths, report: OrchestratedRunReport) -> None:
     write_synced(staging / REPORT_MD, report.to_markdown())
     os.rename(staging, paths.attempt_dir)  # fails rather than replace an existing attempt
     fsync_dir(attempts)
+    # The top-level names are conveniences pointing at the durable attempt copy:
+    # replaced atomically, but not fsynced (a crash can only leave the previous
+    # latest report there, which is still a complete, true report).
     for name in (REPORT_JSON, REPORT_MD):
         link = paths.output_dir / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         os.link(paths.attempt_dir / name, link)
         os.replace(link, paths.output_dir / name)
-    fsync_dir(paths.output_dir)
