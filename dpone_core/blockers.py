@@ -16,6 +16,7 @@ JOB_ALREADY_COMMITTED = "job_state.already_committed"
 JOB_ALREADY_RUNNING = "job_state.already_running"
 JOB_RESUME_REQUIRED = "job_state.resume_required"
 JOB_CORRUPT = "job_state.corrupt"
+JOB_RUN_ID_CONFLICT = "job_state.run_id_conflict"
 RUN_NOT_PASSED = "run.not_passed"
 RUN_INTERRUPTED = "run.interrupted"
 
@@ -44,6 +45,10 @@ ACTIONS: dict[str, str] = {
     JOB_CORRUPT: (
         "The job state file is unreadable and was left untouched. Inspect it (and the "
         "evidence under the output dir); restore or move it aside, then re-run."
+    ),
+    JOB_RUN_ID_CONFLICT: (
+        "This run id already belongs to another process. Run ids are per process: pass a "
+        "different --run-id (the default, <selector>_<date>, is unique per process)."
     ),
     RUN_NOT_PASSED: (
         "The process ran and did not pass. Read the attempts' errors below, fix the cause, then "

@@ -29,6 +29,9 @@ class PreviousState:
     #: For a ``running`` state: is the process that wrote it still alive?
     #: ``None`` means it cannot be told, which counts as alive (fail closed).
     holder_alive: bool | None = None
+    #: The state belongs to this other process (same run id, different selector):
+    #: no policy may take it over, not even ``restart``.
+    other_process: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ class ResumePolicyPlanner:
         if previous.corrupt:
             return _blocked(
                 blockers.JOB_CORRUPT, "the job state file is unreadable; left untouched"
+            )
+        if previous.other_process is not None:
+            return _blocked(
+                blockers.JOB_RUN_ID_CONFLICT,
+                f"this run id belongs to process {previous.other_process!r}",
             )
         status = previous.status
         if status is None:

@@ -230,7 +230,15 @@ class _Attempt:
             return self._finish("blocked", [detail(blockers.JOB_CORRUPT, str(exc))], None, None)
         holder_alive = self._holder_alive(previous) if previous else None
         decision = self.service.planner.plan(
-            PreviousState(status=previous.status if previous else None, holder_alive=holder_alive),
+            PreviousState(
+                status=previous.status if previous else None,
+                holder_alive=holder_alive,
+                other_process=(
+                    previous.process
+                    if previous is not None and previous.process != self.process
+                    else None
+                ),
+            ),
             self.request.resume_policy,
         )
         self.decision_message = decision.message

@@ -75,6 +75,7 @@ NON_RETRYABLE_BLOCKERS = frozenset(
         "job_state.already_committed",
         "job_state.resume_required",
         "job_state.corrupt",
+        "job_state.run_id_conflict",
         "lock.corrupt",
     }
 )

@@ -695,3 +695,22 @@ def test_dpone_run_executes_without_orchestration(ws: Workspace) -> None:
     assert result["passed"] and result["run_id"] == "x" and len(result["attempts"]) == 2
     assert not (ws.root / ".dpone").exists()
     assert "PASSED" in ws.dpone("run", "--manifest", "m.yml").stdout
+
+
+@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
+def test_a_run_id_of_another_process_is_never_taken_over(ws: Workspace, policy: str) -> None:
+    ws.write_manifest(
+        {
+            "a": {"kind": "command", "command": recorder_command("--record", "record.txt")},
+            "b": {"kind": "command", "command": recorder_command("--record", "record.txt")},
+        }
+    )
+    assert ws.orchestrate("--manifest", "m.yml", "--selector", "a", "--run-id", "r1")[0] == 0
+    before = (ws.state_dir / "r1.job_state.json").read_bytes()
+    code, report, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--selector", "b", "--run-id", "r1", "--resume-policy", policy
+    )
+    assert code == 1 and report["blockers"] == ["job_state.run_id_conflict"]
+    assert "'a'" in report["blocker_details"][0]["message"]
+    assert (ws.state_dir / "r1.job_state.json").read_bytes() == before
+    assert len(ws.records()) == 1

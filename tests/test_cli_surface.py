@@ -68,3 +68,12 @@ def test_docs_cli_lists_every_command_and_flag() -> None:
             text += next(s for s in sections if s.startswith("`dpone run`"))
         for flag in flags:
             assert f"`{flag}" in text, f"{flag} of {title} is not documented"
+
+
+def test_docs_orchestration_lists_every_blocker_with_its_runbook() -> None:
+    from dpone_core.blockers import ACTIONS
+
+    doc = (ROOT / "docs" / "orchestration.md").read_text()
+    runbook = doc.split("## Blockers and their runbooks", 1)[1]
+    for code in ACTIONS:
+        assert f"| `{code}` |" in runbook, f"{code} has no runbook row in docs/orchestration.md"
