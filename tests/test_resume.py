@@ -39,6 +39,11 @@ TABLE = [
     (PreviousState(JobStatus.BLOCKED), RESTART, RUN_SCRATCH),
 ]
 TABLE += [
+    (PreviousState(s, other_process="orders"), p, blockers.JOB_RUN_ID_CONFLICT)
+    for s in (JobStatus.COMMITTED, JobStatus.FAILED, JobStatus.RUNNING)
+    for p in ResumePolicy
+]
+TABLE += [
     (PreviousState(s, corrupt=True), p, blockers.JOB_CORRUPT)
     for s in (None, JobStatus.COMMITTED)
     for p in ResumePolicy
