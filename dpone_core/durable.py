@@ -34,13 +34,9 @@ def write_synced(path: Path, text: str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(
-    path: Path, data: bytes, *, sync_dir: bool = True, durable: bool = True
-) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically and (unless ``durable=False``) durably.
 
-    ``sync_dir=False`` lets a caller that writes several files into one
-    directory pay for a single directory fsync (see :func:`fsync_dir`).
     ``durable=False`` keeps the atomicity (readers see old or new) but skips
     both fsyncs, for files whose loss in a machine crash is harmless.
     """
@@ -64,11 +60,9 @@ def atomic_write_bytes(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if sync_dir and durable:
+    if durable:
         fsync_dir(directory)
 
 
-def atomic_write_text(
-    path: Path, text: str, *, sync_dir: bool = True, durable: bool = True
-) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir, durable=durable)
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,16 @@ class Workspace:
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for the backend's tables, dropped afterwards."""
+    from tests.support.pg import drop_schema, new_schema
+
+    name = new_schema()
+    yield name
+    drop_schema(name)
 
 
 def all_text_under(paths: Sequence[Path]) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -24,14 +23,7 @@ from dpone_core.backends.postgres_locks import (
 )
 from dpone_core.locks import LOCK_CONCURRENT_RUN, LockManager
 from dpone_core.signals import TerminationSignal, signals_as_exceptions
-from tests.support.pg import TEST_DSN, admin, drop_schema, new_schema, query, terminate
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema()
-    yield name
-    drop_schema(name)
+from tests.support.pg import TEST_DSN, admin, query, terminate
 
 
 @pytest.fixture

@@ -37,14 +37,7 @@ from dpone_core.state import (
     advance,
 )
 from tests.conftest import recorder_command
-from tests.support.pg import TEST_DSN, drop_schema, new_schema, query, terminate
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema()
-    yield name
-    drop_schema(name)
+from tests.support.pg import TEST_DSN, query, terminate
 
 
 @pytest.fixture
