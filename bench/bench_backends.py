@@ -33,10 +33,10 @@ from psycopg import sql
 from dpone_core.backends.postgres_connection import PostgresTarget
 from dpone_core.backends.postgres_locks import PostgresRunLockManager
 from dpone_core.backends.postgres_state import PostgresJobStateStore
+from dpone_core.executor import RunManifestService
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.locks import LocalRunLockManager, LockManager
 from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService
-from dpone_core.runtime import RunManifestService
 from dpone_core.state import JobStateStore, LocalJobStateStore
 
 DEFAULT_DSN = os.environ.get("DPONE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")

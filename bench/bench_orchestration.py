@@ -23,12 +23,12 @@ from pathlib import Path
 
 import fasteners
 
+from dpone_core.executor import RunManifestService
+from dpone_core.executor.request import RunRequest
+from dpone_core.executor.results import ProcessResult, RunResult
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.locks import LocalRunLockManager
 from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService, RunExecutor
-from dpone_core.runtime import RunManifestService
-from dpone_core.runtime.request import RunRequest
-from dpone_core.runtime.results import ProcessResult, RunResult
 from dpone_core.state import LocalJobStateStore
 
 

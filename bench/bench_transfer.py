@@ -105,9 +105,9 @@ def transfer(
     fast_paths: bool = True,
     run_id: str | None = None,
 ) -> Any:
+    from dpone_core.executor.context import ProcessContext
+    from dpone_core.executor.transfer import run_transfer
     from dpone_core.manifest import TransferProcess
-    from dpone_core.runtime.context import ProcessContext
-    from dpone_core.runtime.transfer import run_transfer
 
     process = TransferProcess.model_validate(
         {
@@ -244,7 +244,7 @@ def child_rss(args: argparse.Namespace) -> int:
     """Subprocess entry: one load; prints peak RSS and the RSS growth during the load (KiB)."""
     import threading
 
-    import dpone_core.runtime.transfer  # noqa: F401  (imports before the baseline)
+    import dpone_core.executor.transfer  # noqa: F401  (imports before the baseline)
 
     before = _vm_rss_kib()
     highest = [before]

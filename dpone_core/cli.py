@@ -171,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from dpone_core.executor import RunManifestService
+    from dpone_core.executor.request import RunRequest
     from dpone_core.render import run_result_markdown
-    from dpone_core.runtime import RunManifestService
-    from dpone_core.runtime.request import RunRequest
     from dpone_core.signals import signals_as_exceptions
 
     request = RunRequest(
@@ -204,6 +204,7 @@ def _backend(args: argparse.Namespace) -> OrchestrationBackend:
 
 
 def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
+    from dpone_core.executor import RunManifestService
     from dpone_core.handoff import SchedulerHandoffBuilder
     from dpone_core.resume import ResumePolicy
     from dpone_core.run import (
@@ -211,7 +212,6 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
         OrchestratedRunService,
         OrchestrationInterrupted,
     )
-    from dpone_core.runtime import RunManifestService
     from dpone_core.signals import TerminationSignal, signals_as_exceptions
 
     backend = _backend(args)

@@ -1,11 +1,16 @@
 """Immutable evidence: every invocation's report is kept, and the latest is on top.
 
-``<output-dir>/attempts/<stamp>_<pid>_<rand>_<status>/`` holds this
+``<output-dir>/invocations/<stamp>_<pid>_<rand>_<status>/`` holds this
 invocation's ``orchestrated_run.json`` and ``.md``; the directory is written
 under a temporary name and renamed into place, so it appears complete or not
 at all, and nothing touches it afterwards. ``<output-dir>/orchestrated_run.*``
 are then atomically replaced by hard links to those files: the newest report
 is where an operator looks first, without writing (or fsyncing) it twice.
+
+An *invocation* is one call of ``dpone orchestrate run`` (admitted or refused);
+an *attempt* is an admitted one (see docs/architecture.md, "Vocabulary").
+Folders written before that vocabulary are named ``attempts/``; readers here
+accept both.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from dpone_core.report import OrchestratedRunReport
 
 REPORT_JSON = "orchestrated_run.json"
 REPORT_MD = "orchestrated_run.md"
+INVOCATIONS_DIR = "invocations"
+#: The folder's name before 0.2; still read, never written.
+LEGACY_INVOCATIONS_DIR = "attempts"
 
 
 @dataclass(frozen=True)
 class EvidencePaths:
     output_dir: Path
-    attempt_dir: Path
+    invocation_dir: Path
 
     @property
     def report_json(self) -> Path:
@@ -39,34 +47,68 @@ class EvidencePaths:
         return {
             "report_json": str(self.report_json),
             "report_md": str(self.report_md),
-            "attempt_report_json": str(self.attempt_dir / REPORT_JSON),
-            "attempt_report_md": str(self.attempt_dir / REPORT_MD),
+            "invocation_report_json": str(self.invocation_dir / REPORT_JSON),
+            "invocation_report_md": str(self.invocation_dir / REPORT_MD),
+            # The same paths under their pre-0.2 names, for readers of older reports.
+            "attempt_report_json": str(self.invocation_dir / REPORT_JSON),
+            "attempt_report_md": str(self.invocation_dir / REPORT_MD),
         }
 
 
 def plan_evidence(output_dir: Path, status: str) -> EvidencePaths:
-    """Choose a fresh attempt directory name (unique by time, pid and randomness)."""
+    """Choose a fresh invocation directory name (unique by time, pid and randomness)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = f"{stamp}_{os.getpid()}_{os.urandom(2).hex()}_{status}"
-    return EvidencePaths(output_dir=output_dir, attempt_dir=output_dir / "attempts" / name)
+    return EvidencePaths(output_dir=output_dir, invocation_dir=output_dir / INVOCATIONS_DIR / name)
 
 
 def write_evidence(paths: EvidencePaths, report: OrchestratedRunReport) -> None:
-    attempts = paths.attempt_dir.parent
-    staging = attempts / f".{paths.attempt_dir.name}.tmp"
+    invocations = paths.invocation_dir.parent
+    staging = invocations / f".{paths.invocation_dir.name}.tmp"
     try:
         staging.mkdir()
     except FileNotFoundError:  # the first invocation for this output dir
-        attempts.mkdir(parents=True, exist_ok=True)
+        invocations.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
     write_synced(staging / REPORT_JSON, report.to_json())
     write_synced(staging / REPORT_MD, report.to_markdown())
-    os.rename(staging, paths.attempt_dir)  # fails rather than replace an existing attempt
-    fsync_dir(attempts)
-    # The top-level names are conveniences pointing at the durable attempt copy:
+    os.rename(staging, paths.invocation_dir)  # fails rather than replace an earlier one
+    fsync_dir(invocations)
+    # The top-level names are conveniences pointing at the durable invocation copy:
     # replaced atomically, but not fsynced (a crash can only leave the previous
     # latest report there, which is still a complete, true report).
     for name in (REPORT_JSON, REPORT_MD):
         link = paths.output_dir / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        os.link(paths.attempt_dir / name, link)
+        os.link(paths.invocation_dir / name, link)
         os.replace(link, paths.output_dir / name)
+
+
+def read_latest_report(
+    output_dir: Path, status: str, *, run_id: str | None = None, since: str = ""
+) -> OrchestratedRunReport | None:
+    """The newest immutable report with ``status`` under ``output_dir``.
+
+    Only reports of ``run_id`` (when given) that started at or after ``since``
+    (an ISO-8601 UTC time as the engine writes it) count. Unreadable reports
+    are skipped: evidence is read, never trusted blindly.
+    """
+    candidates: list[tuple[str, Path]] = []
+    for folder in (INVOCATIONS_DIR, LEGACY_INVOCATIONS_DIR):
+        base = output_dir / folder
+        try:
+            names = [p.name for p in base.iterdir() if p.name.endswith(f"_{status}")]
+        except OSError:
+            continue
+        candidates += [(name, base / name) for name in names]
+    for _, path in sorted(candidates, reverse=True):
+        try:
+            report = OrchestratedRunReport.model_validate_json(
+                (path / REPORT_JSON).read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError):
+            continue
+        if report.status != status or (run_id is not None and report.run_id != run_id):
+            continue
+        if report.started_at >= since:
+            return report
+    return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dpone_core.errors import IllegalTransition as IllegalTransition
+
 
 class JobStatus(StrEnum):
     STARTED = "started"
@@ -33,10 +35,6 @@ _WITHIN_ATTEMPT: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 RESUMABLE: frozenset[JobStatus] = frozenset({JobStatus.FAILED, JobStatus.BLOCKED})
-
-
-class IllegalTransition(RuntimeError):
-    """A code path tried to move a job state where the lifecycle forbids; always a bug."""
 
 
 def check_transition(previous: JobStatus | None, new: JobStatus, *, new_attempt: bool) -> None:

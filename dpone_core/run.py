@@ -23,6 +23,7 @@ from dpone_core.blockers import BlockerDetail, detail
 from dpone_core.clock import utc_now_iso
 from dpone_core.errors import DponeUsageError
 from dpone_core.evidence import plan_evidence, write_evidence
+from dpone_core.executor.request import RunRequest
 from dpone_core.handoff import HandoffInputs, SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
 from dpone_core.locks import LockAcquisition, LockManager, RunLock
@@ -31,7 +32,6 @@ from dpone_core.naming import file_safe_name
 from dpone_core.redact import redact
 from dpone_core.report import OrchestratedRunReport
 from dpone_core.resume import PreviousState, ResumePolicy, ResumePolicyPlanner
-from dpone_core.runtime.request import RunRequest
 from dpone_core.state import (
     AttemptHolder,
     CorruptJobState,
@@ -90,7 +90,7 @@ def default_output_dir(run_id: str) -> str:
 
 
 def _default_run_id(selector: str) -> str:
-    from dpone_core.runtime.service import default_run_id
+    from dpone_core.executor.service import default_run_id
 
     return default_run_id(selector)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dpone_core.blockers import BlockerDetail
 from dpone_core.clock import utc_now_iso
 from dpone_core.durable import atomic_write_text
+from dpone_core.errors import CorruptJobState as CorruptJobState
 from dpone_core.lifecycle import RESUMABLE, JobStatus, check_transition
 from dpone_core.naming import file_safe_name
 
@@ -143,15 +144,6 @@ def advance(
             "resumable": status in RESUMABLE,
         }
     )
-
-
-class CorruptJobState(Exception):
-    """The state file exists but cannot be trusted; callers must fail closed."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 class JobStateStore(Protocol):

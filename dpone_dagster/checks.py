@@ -17,12 +17,12 @@ from typing import Any
 
 import dagster as dg
 
+from dpone_core.executor.transfer.ledger_status import ledger_status
 from dpone_core.lifecycle import JobStatus
-from dpone_core.manifest import TransferProcess, load_manifest, resolved_connections
 from dpone_core.redact import redact
 from dpone_core.state import CorruptJobState, JobState, JobStateStore
 
-__all__ = ["CHECK_NAME", "check_spec", "evaluate_check", "ledger_load_status"]
+__all__ = ["CHECK_NAME", "check_spec", "evaluate_check"]
 
 CHECK_NAME = "dpone_committed"
 _DESCRIPTION = (
@@ -34,46 +34,6 @@ _DESCRIPTION = (
 def check_spec(asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
     """The check's spec for ``asset_key`` (non-blocking: downstream assets still run)."""
     return dg.AssetCheckSpec(name=CHECK_NAME, asset=asset_key, description=_DESCRIPTION)
-
-
-def ledger_load_status(manifest_path: str, selector: str, load_id: str) -> tuple[str | None, str]:
-    """The ledger status of ``load_id`` in the process's target database.
-
-    Returns ``(status or None if absent, human-readable detail)``. Never raises for a
-    database problem: an unreachable target is a failed check, not a crashed step.
-    """
-    from dpone_core.runtime.transfer.connections import open_endpoint
-    from dpone_core.runtime.transfer.ledger import LEDGER_TABLE, find_load
-    from dpone_core.runtime.transfer.names import TableName
-
-    loaded = load_manifest(manifest_path)
-    _, process = loaded.select(selector)
-    if not isinstance(process, TransferProcess):
-        return None, "not a transfer: no ledger"
-    ledger = TableName.parse(
-        process.target.table, file=str(loaded.path), field=f"processes.{selector}.target.table"
-    ).sibling(LEDGER_TABLE)
-    try:
-        target = open_endpoint(
-            "target",
-            selector,
-            process.target.connection,
-            resolved_connections(loaded),
-            manifest=str(loaded.path),
-            base_dir=loaded.path.parent,
-            read_only=True,
-        )
-    except Exception as exc:
-        return None, redact(f"cannot open the target to read the ledger: {exc}")
-    try:
-        row = find_load(target, ledger, load_id)
-    except Exception as exc:
-        return None, redact(f"cannot read the ledger {ledger.display}: {exc}")
-    finally:
-        target.close()
-    if row is None:
-        return None, f"load {load_id} is not in the ledger {ledger.display}"
-    return row.status, f"load {load_id} is {row.status} in the ledger {ledger.display}"
 
 
 def _load_state(store: JobStateStore, run_id: str) -> tuple[JobState | None, str]:
@@ -114,10 +74,10 @@ def evaluate_check(
             details.append("the committed run result names no load id")
         else:
             metadata["dpone/load_id"] = str(load_id)
-            status, ledger_detail = ledger_load_status(manifest_path, selector, str(load_id))
-            metadata["dpone/ledger_status"] = status or "missing"
-            details.append(ledger_detail)
-            ledger_ok = status == "committed"
+            lookup = ledger_status(manifest_path, selector, str(load_id))
+            metadata["dpone/ledger_status"] = lookup.status or "missing"
+            details.append(lookup.detail)
+            ledger_ok = lookup.status == "committed"
     passed = committed and ledger_ok
     return dg.AssetCheckResult(
         asset_key=asset_key,

@@ -35,6 +35,8 @@ from pydantic import Field
 from dpone_core.backends.errors import BackendConfigError
 from dpone_core.backends.selection import OrchestrationBackend, select_backend
 from dpone_core.errors import DponeUsageError
+from dpone_core.evidence import read_latest_report
+from dpone_core.executor import RunManifestService
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
 from dpone_core.naming import file_safe_name
@@ -47,7 +49,6 @@ from dpone_core.run import (
     OrchestratedRunService,
     OrchestrationInterrupted,
 )
-from dpone_core.runtime import RunManifestService
 from dpone_core.state import CorruptJobState, JobState, JobStateStore
 from dpone_dagster.checks import CHECK_NAME, evaluate_check
 from dpone_dagster.metadata import (
@@ -153,31 +154,6 @@ def _sha256(path: str) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-def _latest_report(
-    out_dir: Path, status: str, *, run_id: str | None = None, since: str = ""
-) -> OrchestratedRunReport | None:
-    """The newest immutable report with ``status`` under ``out_dir`` (started at or after
-    ``since``, an ISO-8601 UTC time as the engine writes it)."""
-    attempts = out_dir / "attempts"
-    try:
-        names = sorted(
-            (p.name for p in attempts.iterdir() if p.name.endswith(f"_{status}")), reverse=True
-        )
-    except OSError:
-        return None
-    for name in names:
-        try:
-            text = (attempts / name / "orchestrated_run.json").read_text(encoding="utf-8")
-            report = OrchestratedRunReport.model_validate_json(text)
-        except (OSError, ValueError):
-            continue
-        if report.status != status or (run_id is not None and report.run_id != run_id):
-            continue
-        if report.started_at >= since:
-            return report
-    return None
 
 
 def _report_from_state(
@@ -388,7 +364,7 @@ class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         same_family = previous is not None and previous.output_dir == str(out_dir)
         if same_family and previous is not None:
             if previous.status is JobStatus.COMMITTED:
-                stored = _latest_report(out_dir, "committed") or _report_from_state(
+                stored = read_latest_report(out_dir, "committed") or _report_from_state(
                     previous, self.job_state_store(), policy
                 )
                 context.log.info(

@@ -393,10 +393,10 @@ def test_decision_race_contender_paused_before_the_lock_does_not_execute(ws: Wor
     """A contender that saw "no state" and then waited for the lock must not run after a commit."""
     import threading
 
+    from dpone_core.executor import RunManifestService
     from dpone_core.handoff import SchedulerHandoffBuilder
     from dpone_core.locks import LocalRunLockManager
     from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService
-    from dpone_core.runtime import RunManifestService
     from dpone_core.state import LocalJobStateStore
 
     _manifest(ws)
@@ -504,7 +504,7 @@ def test_evidence_is_immutable_across_attempts(ws: Workspace) -> None:
     for policy in ("fail", "fail", "restart"):
         ws.orchestrate("--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy)
     out = ws.root / ".dpone" / "orchestration" / "r1"
-    attempts = sorted((out / "attempts").iterdir())
+    attempts = sorted((out / "invocations").iterdir())
     assert [p.name.rsplit("_", 1)[1] for p in attempts] == ["committed", "blocked", "committed"]
     first = json.loads((attempts[0] / "orchestrated_run.json").read_text())
     assert first["status"] == "committed" and first["job_state"]["attempt"] == 1

@@ -32,7 +32,7 @@ def test_help_imports_neither_dagster_nor_sqlalchemy(argv: list[str]) -> None:
 
 def test_import_dpone_core_leaves_dagster_out() -> None:
     code = (
-        "import sys, dpone_core, dpone_core.run, dpone_core.cli, dpone_core.runtime\n"
+        "import sys, dpone_core, dpone_core.run, dpone_core.cli, dpone_core.executor\n"
         "print(any(m.split('.')[0] == 'dagster' for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -196,6 +196,7 @@ def test_unknown_connection_exits_2(ws: Workspace) -> None:
 
 
 def test_python_api_invalid_input_after_admission_carries_the_report(ws: Workspace) -> None:
+    from dpone_core.executor import RunManifestService
     from dpone_core.handoff import SchedulerHandoffBuilder
     from dpone_core.locks import LocalRunLockManager
     from dpone_core.run import (
@@ -203,7 +204,6 @@ def test_python_api_invalid_input_after_admission_carries_the_report(ws: Workspa
         OrchestratedRunRequest,
         OrchestratedRunService,
     )
-    from dpone_core.runtime import RunManifestService
     from dpone_core.state import LocalJobStateStore
 
     _seed(ws.root / "shop.db", 10)

@@ -600,7 +600,7 @@ def test_loaded_manifest_path_is_absolute_even_from_a_relative_path(
 
 def test_importing_the_manifest_module_does_not_import_sqlalchemy() -> None:
     code = (
-        "import sys, dpone_core.manifest, dpone_core.runtime;"
+        "import sys, dpone_core.manifest, dpone_core.executor;"
         "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported';"
         "assert 'dagster' not in sys.modules, 'dagster imported'"
     )

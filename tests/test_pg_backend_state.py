@@ -21,11 +21,11 @@ from dpone_core.backends.errors import JobStateConflict, LeaseLost
 from dpone_core.backends.postgres_connection import PostgresTarget
 from dpone_core.backends.postgres_locks import PostgresRunLock, PostgresRunLockManager
 from dpone_core.backends.postgres_state import PostgresJobStateStore
+from dpone_core.executor import RunManifestService
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
 from dpone_core.resume import ResumePolicy
 from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService
-from dpone_core.runtime import RunManifestService
 from dpone_core.state import (
     AttemptHolder,
     CorruptJobState,

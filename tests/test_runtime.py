@@ -18,12 +18,12 @@ from types import FrameType
 import pytest
 
 from dpone_core.errors import ManifestError
+from dpone_core.executor import RunManifestService, default_run_id
+from dpone_core.executor.command import TAIL_CHARS, run_command
+from dpone_core.executor.context import ProcessContext
+from dpone_core.executor.request import RunRequest
+from dpone_core.executor.results import RunResult
 from dpone_core.manifest import CommandProcess, load_manifest
-from dpone_core.runtime import RunManifestService, default_run_id
-from dpone_core.runtime.command import TAIL_CHARS, run_command
-from dpone_core.runtime.context import ProcessContext
-from dpone_core.runtime.request import RunRequest
-from dpone_core.runtime.results import RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -328,8 +328,8 @@ def test_kill_9_of_the_orchestrator_does_not_leave_the_command_running(
     manifest = command_manifest(tmp_path, ["sh", "-c", "echo $$$$ > child.pid; exec sleep 60"])
     code = (
         "import sys\n"
-        "from dpone_core.runtime import RunManifestService\n"
-        "from dpone_core.runtime.request import RunRequest\n"
+        "from dpone_core.executor import RunManifestService\n"
+        "from dpone_core.executor.request import RunRequest\n"
         "RunManifestService().execute(RunRequest(manifest_path=sys.argv[1]))\n"
     )
     orchestrator = subprocess.Popen(

@@ -1,5 +1,10 @@
-"""Process runtime: the canonical path behind ``dpone run`` and the orchestrator."""
+"""Compatibility name of :mod:`dpone_core.executor` (the DESIGN contract's import path).
 
-from dpone_core.runtime.service import RunManifestService, default_run_id
+``from dpone_core.runtime import RunManifestService`` keeps working; new code
+imports from :mod:`dpone_core.executor`, whose name cannot be confused with
+the orchestrator (:mod:`dpone_core.orchestrator`).
+"""
 
-__all__ = ["RunManifestService", "default_run_id"]
+from dpone_core.executor import RunManifestService
+
+__all__ = ["RunManifestService"]

@@ -342,7 +342,7 @@ def test_progress_lines_reach_the_dagster_log(ws: Workspace) -> None:
 
 def test_import_dpone_core_leaves_dagster_out() -> None:
     code = (
-        "import sys, dpone_core, dpone_core.run, dpone_core.manifest, dpone_core.runtime, "
+        "import sys, dpone_core, dpone_core.run, dpone_core.manifest, dpone_core.executor, "
         "dpone_core.cli; print('dagster' in sys.modules)"
     )
     out = subprocess.run(

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from transfer_support import context, process
 
-from dpone_core.runtime.transfer import run_transfer
+from dpone_core.executor.transfer import run_transfer
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ from transfer_support import (
 )
 
 from dpone_core.errors import ManifestError
-from dpone_core.runtime.transfer import run_transfer
+from dpone_core.executor.transfer import run_transfer
 
 SECRET = "pa55-w0rd-zz9"
 MANIFEST = Path("/tmp/dpone-tests/manifest.yml")

@@ -21,10 +21,10 @@ from transfer_support import (
     update_orders,
 )
 
-import dpone_core.runtime.transfer.extract as extract
-from dpone_core.runtime.transfer import run_transfer
-from dpone_core.runtime.transfer.connections import Endpoint
-from dpone_core.runtime.transfer.extract import Extraction
+import dpone_core.executor.transfer.extract as extract
+from dpone_core.executor.transfer import run_transfer
+from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.extract import Extraction
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from transfer_support import Side, connections, context, libpq_dsn, process, sqlite_side
 
-from dpone_core.runtime.transfer import run_transfer
+from dpone_core.executor.transfer import run_transfer
 
 Reader = Callable[[], tuple[int, int]]
 SMALL, LARGE = 3_000, 12_000

@@ -29,8 +29,8 @@ from transfer_support import (
     update_orders,
 )
 
-from dpone_core.runtime.transfer import run_transfer
-from dpone_core.runtime.transfer.crash import CRASH_ENV
+from dpone_core.executor.transfer import run_transfer
+from dpone_core.executor.transfer.crash import CRASH_ENV
 
 RUNNER = Path(__file__).with_name("crash_runner.py")
 

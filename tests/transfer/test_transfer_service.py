@@ -7,8 +7,8 @@ from pathlib import Path
 
 from transfer_support import Side, create_orders, rows, seed_orders, sqlite_side
 
-from dpone_core.runtime import RunManifestService
-from dpone_core.runtime.request import RunRequest
+from dpone_core.executor import RunManifestService
+from dpone_core.executor.request import RunRequest
 
 
 def test_manifest_transfer_through_the_service(tmp_path: Path, pg_side: Side) -> None:

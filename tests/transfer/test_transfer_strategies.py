@@ -23,8 +23,8 @@ from transfer_support import (
     update_orders,
 )
 
-from dpone_core.runtime.results import ProcessResult
-from dpone_core.runtime.transfer import run_transfer
+from dpone_core.executor.results import ProcessResult
+from dpone_core.executor.transfer import run_transfer
 
 UPDATED = (3, 5, 8)
 INSERTED = (21, 22, 23)

@@ -9,18 +9,18 @@ from decimal import Decimal
 import pytest
 
 from dpone_core.errors import ManifestError
-from dpone_core.runtime.transfer import load_id_for
-from dpone_core.runtime.transfer.connections import normalize_url
-from dpone_core.runtime.transfer.ledger import (
+from dpone_core.executor.transfer import load_id_for
+from dpone_core.executor.transfer.connections import normalize_url
+from dpone_core.executor.transfer.ledger import (
     decode_watermark,
     encode_watermark,
     jsonable,
     max_watermark,
 )
-from dpone_core.runtime.transfer.names import TableName
-from dpone_core.runtime.transfer.progress import Progress
-from dpone_core.runtime.transfer.staging import staging_name
-from dpone_core.runtime.transfer.typemap import (
+from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.progress import Progress
+from dpone_core.executor.transfer.staging import staging_name
+from dpone_core.executor.transfer.typemap import (
     Family,
     pg_column_type,
     sqlite_column_type,

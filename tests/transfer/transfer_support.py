@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 
+from dpone_core.executor.context import ProcessContext
 from dpone_core.manifest import TransferProcess
-from dpone_core.runtime.context import ProcessContext
 
 DEFAULT_PG_DSN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dpone_core.runtime.transfer.connections import Endpoint, literal_sql
-from dpone_core.runtime.transfer.introspect import SourceShape, source_from_clause
-from dpone_core.runtime.transfer.progress import Progress
-from dpone_core.runtime.transfer.typemap import Dialect, pg_to_sqlite_cast
+from dpone_core.executor.transfer.connections import Endpoint, literal_sql
+from dpone_core.executor.transfer.introspect import SourceShape, source_from_clause
+from dpone_core.executor.transfer.progress import Progress
+from dpone_core.executor.transfer.typemap import Dialect, pg_to_sqlite_cast
 
 __all__ = [
     "Extraction",

@@ -25,8 +25,8 @@ import glob
 import os
 from pathlib import Path
 
-from dpone_core.runtime.transfer.connections import Endpoint
-from dpone_core.runtime.transfer.staging import staging_name
+from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.staging import staging_name
 
 __all__ = [
     "SCRATCH_SCHEMA",

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dpone_core.errors import ManifestError
-from dpone_core.runtime.transfer.connections import Endpoint, literal_sql
-from dpone_core.runtime.transfer.errors import describe_exception
-from dpone_core.runtime.transfer.names import TableName
-from dpone_core.runtime.transfer.typemap import ColumnType, pg_column_type, sqlite_column_type
+from dpone_core.executor.transfer.connections import Endpoint, literal_sql
+from dpone_core.executor.transfer.errors import describe_exception
+from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.typemap import ColumnType, pg_column_type, sqlite_column_type
 
 __all__ = [
     "SourceColumn",

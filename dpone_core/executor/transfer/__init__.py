@@ -14,6 +14,7 @@ each:
 ``introspect``            source/target columns, keys; manifest errors
 ``typemap``               types of a target created by a load
 ``ledger``                ``_dpone_loads``, load ids, watermarks
+``ledger_status``         what the ledger says about one load (for checks)
 ``staging``               staging tables
 ``scratch``               SQLite scratch files that hold staging tables
 ``extract``               the source query, its snapshot, the general path
@@ -25,7 +26,8 @@ each:
 ========================  ====================================================
 """
 
-from dpone_core.runtime.transfer.engine import run_transfer
-from dpone_core.runtime.transfer.ledger import LEDGER_TABLE, load_id_for
+from dpone_core.executor.transfer.engine import run_transfer
+from dpone_core.executor.transfer.ledger import LEDGER_TABLE, load_id_for
+from dpone_core.executor.transfer.ledger_status import LedgerLookup, ledger_status
 
-__all__ = ["LEDGER_TABLE", "load_id_for", "run_transfer"]
+__all__ = ["LEDGER_TABLE", "LedgerLookup", "ledger_status", "load_id_for", "run_transfer"]

@@ -43,8 +43,8 @@ from decimal import Decimal
 from typing import Any
 
 from dpone_core.clock import utc_now, utc_now_iso
-from dpone_core.runtime.transfer.connections import Endpoint
-from dpone_core.runtime.transfer.names import TableName
+from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.names import TableName
 
 __all__ = [
     "LEDGER_TABLE",

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dpone_core.runtime.transfer.connections import Endpoint, literal_sql
-from dpone_core.runtime.transfer.extract import Extraction
-from dpone_core.runtime.transfer.progress import Progress
+from dpone_core.executor.transfer.connections import Endpoint, literal_sql
+from dpone_core.executor.transfer.extract import Extraction
+from dpone_core.executor.transfer.progress import Progress
 
 __all__ = ["copy_sink", "copy_through"]
 

@@ -8,18 +8,13 @@ result whose message is one readable, redacted line.
 
 from __future__ import annotations
 
+from dpone_core.errors import TransferFailed as TransferFailed
 from dpone_core.redact import redact
 
 __all__ = ["TransferFailed", "describe_exception"]
 
 _MAX_MESSAGE = 600
 
-
-class TransferFailed(Exception):
-    """A load could not complete; the message is already readable and redacted."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(redact(message))
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -33,14 +33,13 @@ import time
 from typing import Any
 
 from dpone_core.errors import ManifestError
-from dpone_core.manifest import TransferProcess
-from dpone_core.runtime.context import ProcessContext
-from dpone_core.runtime.results import ProcessResult
-from dpone_core.runtime.transfer import pg_copy, sqlite_fast
-from dpone_core.runtime.transfer.connections import Endpoint, open_endpoint
-from dpone_core.runtime.transfer.crash import crash_point
-from dpone_core.runtime.transfer.errors import TransferFailed, describe_exception
-from dpone_core.runtime.transfer.extract import (
+from dpone_core.executor.context import ProcessContext
+from dpone_core.executor.results import ProcessResult
+from dpone_core.executor.transfer import pg_copy, sqlite_fast
+from dpone_core.executor.transfer.connections import Endpoint, open_endpoint
+from dpone_core.executor.transfer.crash import crash_point
+from dpone_core.executor.transfer.errors import TransferFailed, describe_exception
+from dpone_core.executor.transfer.extract import (
     Extraction,
     Window,
     begin_snapshot,
@@ -50,14 +49,14 @@ from dpone_core.runtime.transfer.extract import (
     sqlite_executemany_sink,
     stream_rows,
 )
-from dpone_core.runtime.transfer.introspect import (
+from dpone_core.executor.transfer.introspect import (
     SourceShape,
     TargetShape,
     check_target_schema,
     describe_source,
     describe_target,
 )
-from dpone_core.runtime.transfer.ledger import (
+from dpone_core.executor.transfer.ledger import (
     LEDGER_TABLE,
     LedgerRow,
     claim,
@@ -70,21 +69,22 @@ from dpone_core.runtime.transfer.ledger import (
     mark_committed,
     max_watermark,
 )
-from dpone_core.runtime.transfer.names import TableName
-from dpone_core.runtime.transfer.progress import Progress
-from dpone_core.runtime.transfer.scratch import (
+from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.progress import Progress
+from dpone_core.executor.transfer.scratch import (
     SCRATCH_SCHEMA,
     attach_scratch,
     detach_scratch,
     remove_leftover_scratch,
 )
-from dpone_core.runtime.transfer.staging import (
+from dpone_core.executor.transfer.staging import (
     StagingPlan,
     create_staging,
     drop_staging,
     plan_staging,
 )
-from dpone_core.runtime.transfer.strategies import publish
+from dpone_core.executor.transfer.strategies import publish
+from dpone_core.manifest import TransferProcess
 
 __all__ = ["run_transfer"]
 

@@ -28,10 +28,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from dpone_core.errors import ManifestError
+from dpone_core.executor.transfer.errors import TransferFailed, describe_exception
+from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.typemap import Dialect
 from dpone_core.redact import redact, redact_url
-from dpone_core.runtime.transfer.errors import TransferFailed, describe_exception
-from dpone_core.runtime.transfer.names import TableName
-from dpone_core.runtime.transfer.typemap import Dialect
 
 if TYPE_CHECKING:
     import psycopg

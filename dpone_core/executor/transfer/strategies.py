@@ -40,11 +40,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dpone_core.runtime.transfer.connections import Endpoint
-from dpone_core.runtime.transfer.extract import Window
-from dpone_core.runtime.transfer.introspect import TargetShape
-from dpone_core.runtime.transfer.names import TableName
-from dpone_core.runtime.transfer.staging import StagingPlan
+from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.extract import Window
+from dpone_core.executor.transfer.introspect import TargetShape
+from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.staging import StagingPlan
 
 __all__ = ["PublishCounts", "key_index_name", "publish"]
 

@@ -2,7 +2,7 @@
 
 The staging table of a load is ``_dpone_stg_<24 hex digits of the load id>`` in
 the target table's schema -- for an existing SQLite target, in a scratch file
-next to it (:mod:`~dpone_core.runtime.transfer.scratch`) -- so a load always
+next to it (:mod:`~dpone_core.executor.transfer.scratch`) -- so a load always
 finds its own staging table again.
 It is created, filled, published and dropped inside one transaction of the
 target database; a crash at any point rolls all of it back (SQLite's journal,
@@ -14,7 +14,7 @@ is dropped before the load starts.
 Shape of the staging table:
 
 * **Target missing** -- the staging table is created with the target's future
-  definition (types from :mod:`~dpone_core.runtime.transfer.typemap`) and, once
+  definition (types from :mod:`~dpone_core.executor.transfer.typemap`) and, once
   filled, *renamed* into place: the first load writes its rows once.
 * **SQLite target, same columns** (append, replace, keyless incremental) -- a
   column-for-column clone of the target (declared types, ``NOT NULL``,
@@ -32,10 +32,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dpone_core.runtime.transfer.connections import Endpoint
-from dpone_core.runtime.transfer.introspect import SourceShape, TargetShape
-from dpone_core.runtime.transfer.names import TableName
-from dpone_core.runtime.transfer.typemap import target_type
+from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.introspect import SourceShape, TargetShape
+from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.typemap import target_type
 
 __all__ = ["StagingPlan", "create_staging", "drop_staging", "plan_staging", "staging_name"]
 

@@ -16,6 +16,10 @@ from typing import Any, TextIO
 
 from dpone_core.clock import utc_now, utc_now_iso
 from dpone_core.errors import DponeUsageError
+from dpone_core.executor.command import run_command
+from dpone_core.executor.context import ProcessContext
+from dpone_core.executor.request import RunRequest
+from dpone_core.executor.results import AttemptRecord, ProcessResult, RunResult
 from dpone_core.manifest import (
     CommandProcess,
     ProcessSpec,
@@ -24,10 +28,6 @@ from dpone_core.manifest import (
     resolved_connections,
 )
 from dpone_core.redact import redact
-from dpone_core.runtime.command import run_command
-from dpone_core.runtime.context import ProcessContext
-from dpone_core.runtime.request import RunRequest
-from dpone_core.runtime.results import AttemptRecord, ProcessResult, RunResult
 
 __all__ = ["RunManifestService", "default_run_id"]
 
@@ -46,7 +46,7 @@ def _run_transfer(process: TransferProcess, ctx: ProcessContext) -> ProcessResul
     # Imported lazily: the transfer engine pulls in SQLAlchemy, which ``dpone --help``
     # and command-only manifests must not pay for.
     try:
-        from dpone_core.runtime.transfer import (  # type: ignore[import-not-found, unused-ignore]
+        from dpone_core.executor.transfer import (  # type: ignore[import-not-found, unused-ignore]
             run_transfer,
         )
     except ImportError as exc:

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from dpone_core.executor.context import ProcessContext
+from dpone_core.executor.results import ProcessResult
 from dpone_core.manifest import CommandProcess, is_secret_name
 from dpone_core.redact import redact, register_secret
-from dpone_core.runtime.context import ProcessContext
-from dpone_core.runtime.results import ProcessResult
 
 __all__ = ["KILL_GRACE_SECONDS", "TAIL_CHARS", "run_command"]
 

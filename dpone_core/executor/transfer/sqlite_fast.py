@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpone_core.runtime.transfer.connections import Endpoint
-from dpone_core.runtime.transfer.extract import Extraction
-from dpone_core.runtime.transfer.introspect import SourceShape
-from dpone_core.runtime.transfer.progress import Progress
+from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.extract import Extraction
+from dpone_core.executor.transfer.introspect import SourceShape
+from dpone_core.executor.transfer.progress import Progress
 
 __all__ = ["ATTACHED_SCHEMA", "attach", "detach", "fast_path_kind", "fill_staging"]
 
