@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXEC_AT, Workspace, all_text_under, recorder_command
+from tests.support import EXEC_AT, Workspace, all_text_under, recorder_command
 
 
 def _manifest(ws: Workspace, *args: str, name: str = "m.yml", **extra: object) -> Path:

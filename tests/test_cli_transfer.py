@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import Workspace, all_text_under
+from tests.support import Workspace, all_text_under
 
 PG_URL = os.environ.get("DPONE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_LIBPQ = PG_URL.replace("postgresql+psycopg://", "postgresql://")

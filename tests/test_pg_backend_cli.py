@@ -23,7 +23,7 @@ import pytest
 
 from dpone_core.backends.postgres_connection import PostgresTarget
 from dpone_core.backends.postgres_locks import PostgresRunLockManager
-from tests.conftest import EXEC_AT, Workspace, all_text_under, recorder_command
+from tests.support import EXEC_AT, Workspace, all_text_under, recorder_command
 from tests.support.pg import TEST_DSN, drop_schema, dsn_with_password, new_schema, query, terminate
 
 DSN_ENV = "DPONE_ORCHESTRATION_DSN"

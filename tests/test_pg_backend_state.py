@@ -36,7 +36,7 @@ from dpone_core.state import (
     admit_attempt,
     advance,
 )
-from tests.conftest import recorder_command
+from tests.support import recorder_command
 from tests.support.pg import TEST_DSN, query, terminate
 
 
