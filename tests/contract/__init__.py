@@ -1,0 +1,1 @@
+"""The backend contract suite: every test runs against local files and against PostgreSQL."""
