@@ -11,6 +11,7 @@ import pytest
 from dpone_core.errors import ManifestError
 from dpone_core.executor.transfer import load_id_for
 from dpone_core.executor.transfer.connections import normalize_url
+from dpone_core.executor.transfer.dialects import POSTGRES, SQLITE
 from dpone_core.executor.transfer.ledger import (
     decode_watermark,
     encode_watermark,
@@ -24,7 +25,6 @@ from dpone_core.executor.transfer.typemap import (
     Family,
     pg_column_type,
     sqlite_column_type,
-    target_type,
 )
 
 
@@ -104,8 +104,8 @@ def test_progress_never_fails_the_load() -> None:
 def test_sqlite_types(declared: str, family: Family, postgres: str) -> None:
     column = sqlite_column_type(declared)
     assert column.family is family
-    assert target_type(column, "postgresql") == postgres
-    assert target_type(column, "sqlite") == declared
+    assert POSTGRES.target_type(column) == postgres
+    assert SQLITE.target_type(column) == declared
 
 
 @pytest.mark.parametrize(
@@ -125,8 +125,8 @@ def test_postgres_types(
 ) -> None:
     column = pg_column_type(declared, oid)
     assert column.family is family
-    assert target_type(column, "sqlite") == sqlite
-    assert target_type(column, "postgresql") == postgres
+    assert SQLITE.target_type(column) == sqlite
+    assert POSTGRES.target_type(column) == postgres
 
 
 @pytest.mark.parametrize(

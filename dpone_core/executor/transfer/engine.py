@@ -4,7 +4,9 @@
 
     connect target -> ledger has this load id committed? -> report it, load nothing
     connect source -> describe it (ManifestError for missing table/columns)
-    BEGIN (target)                              PostgreSQL: advisory lock per target table
+    choose the fill path (fill.choose_fill_path), attach what it needs
+    BEGIN (target)                              dialect.serialize_loads (PostgreSQL:
+                                                advisory lock per target table)
       claim the load id in _dpone_loads         duplicate -> someone committed it: report
       describe target, read the watermark
       create staging (SQLite: in a scratch file when the target exists),
@@ -28,30 +30,19 @@ transaction does the same.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
 from dpone_core.errors import ManifestError
 from dpone_core.executor.context import ProcessContext
 from dpone_core.executor.results import ProcessResult
-from dpone_core.executor.transfer import pg_copy, sqlite_fast
+from dpone_core.executor.transfer import sqlite_fast
 from dpone_core.executor.transfer.connections import Endpoint, open_endpoint
 from dpone_core.executor.transfer.crash import crash_point
 from dpone_core.executor.transfer.errors import TransferFailed, describe_exception
-from dpone_core.executor.transfer.extract import (
-    Extraction,
-    Window,
-    begin_snapshot,
-    build_extraction,
-    end_snapshot,
-    max_cursor,
-    sqlite_executemany_sink,
-    stream_rows,
-)
+from dpone_core.executor.transfer.extract import Window, build_extraction
+from dpone_core.executor.transfer.fill import FillPath, choose_fill_path, fill_staging
 from dpone_core.executor.transfer.introspect import (
-    SourceShape,
-    TargetShape,
     check_target_schema,
     describe_source,
     describe_target,
@@ -77,13 +68,14 @@ from dpone_core.executor.transfer.scratch import (
     detach_scratch,
     remove_leftover_scratch,
 )
+from dpone_core.executor.transfer.shapes import SourceShape, TargetShape
 from dpone_core.executor.transfer.staging import (
     StagingPlan,
     create_staging,
     drop_staging,
     plan_staging,
 )
-from dpone_core.executor.transfer.strategies import publish
+from dpone_core.executor.transfer.strategies import PublishCounts, publish
 from dpone_core.manifest import TransferProcess
 
 __all__ = ["run_transfer"]
@@ -100,11 +92,6 @@ def run_transfer(
     manifest. ``fast_paths=False`` forces the general row-streaming path (benchmarks).
     """
     return _Load(process, ctx, fast_paths=fast_paths).run()
-
-
-def _advisory_key(target: TableName) -> int:
-    digest = hashlib.sha256(f"dpone-load:{target.display}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class _Load:
@@ -243,38 +230,80 @@ class _Load:
             process=self.name,
         )
         self._validate_source(shape)
-        kind = sqlite_fast.fast_path_kind(source, target, shape) if self.fast_paths else None
-        reader = source
-        if source.dialect == "sqlite" and source.same_database(target):
-            # One file: read through the writing connection (a second connection would
-            # deadlock against the load's write lock in rollback-journal mode).
-            reader = target
+        path = choose_fill_path(
+            source.dialect,
+            target.dialect,
+            same_database=source.same_database(target),
+            table_source=shape.table is not None,
+            source_is_file=source.is_file,
+            fast_paths=self.fast_paths,
+        )
         scratch: str | None = None
         try:
-            if kind == "attach":
+            if path is FillPath.ATTACH:
+                # Outside any transaction, as SQLite requires.
                 assert source.sqlite_path is not None
                 sqlite_fast.attach(target, source.sqlite_path)
             scratch = attach_scratch(target, self.load_id)
             self.scratch_schema = SCRATCH_SCHEMA if scratch is not None else None
-            return self._in_transaction(source, reader, target, shape, kind)
+            return self._in_transaction(source, target, shape, path)
         finally:
             if scratch is not None:
                 detach_scratch(target, scratch)
-            if kind == "attach":
+            if path is FillPath.ATTACH:
                 sqlite_fast.detach(target)
 
     def _in_transaction(
-        self,
-        source: Endpoint,
-        reader: Endpoint,
-        target: Endpoint,
-        shape: SourceShape,
-        kind: str | None,
+        self, source: Endpoint, target: Endpoint, shape: SourceShape, path: FillPath
     ) -> ProcessResult:
+        """Everything between BEGIN and COMMIT of the target (see the module docstring)."""
+        replayed = self._claim(target)
+        if replayed is not None:
+            return replayed
+        target_shape, watermark_before = self._describe_target(target, shape)
+        plan = plan_staging(
+            target,
+            load_id=self.load_id,
+            target=self.target_name,
+            target_shape=target_shape,
+            source=shape,
+            upsert=self.upsert,
+            scratch_schema=self.scratch_schema,
+        )
+        create_staging(target, plan)
+        self.stage = "staging"
+        staged, source_max = self._fill(source, target, shape, plan, path, watermark_before)
+        self.staged_rows = staged
+        crash_point("after_staging")
+
+        counts, final_rows = self._publish(target, shape, plan, target_shape, staged)
+        watermark_after = (
+            max_watermark([watermark_before, source_max]) if self.cursor is not None else None
+        )
+        mark_committed(
+            target,
+            self.ledger,
+            load_id=self.load_id,
+            extracted=staged,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            final_rows=final_rows,
+            watermark_before=watermark_before,
+            watermark_after=watermark_after,
+        )
+        if not plan.becomes_target and not plan.scratch:
+            drop_staging(target, plan)
+        self.stage = "committing"
+        target.commit()
+        self.stage = "committed"
+        crash_point("after_publish")
+        return self._passed(staged, counts, final_rows, watermark_before, watermark_after)
+
+    def _claim(self, target: Endpoint) -> ProcessResult | None:
+        """BEGIN and claim the load id; a result when another attempt already committed it."""
         self.stage = "claiming the load id"
         target.begin()
-        if target.dialect == "postgresql":
-            target.run("SELECT pg_advisory_xact_lock(%s)", (_advisory_key(self.target_name),))
+        target.dialect.serialize_loads(target, self.target_name)
         try:
             claim(
                 target,
@@ -298,38 +327,71 @@ class _Load:
                 f"load {self.load_id} is in the ledger but not committed; another attempt "
                 "may be running"
             ) from None
+        return None
 
+    def _describe_target(
+        self, target: Endpoint, shape: SourceShape
+    ) -> tuple[TargetShape | None, Any]:
+        """The target's definition (None: created by this load) and the committed watermark."""
         self.stage = "describing the target"
         target_shape = describe_target(
             target, self.target_name, file=self.file, field_name=self._field("target.table")
         )
         if target_shape is not None:
             self._validate_target(target_shape, shape)
-        watermark_before: Any = None
-        if self.cursor is not None:
-            watermark_before = committed_watermark(
-                target,
-                self.ledger,
-                process=self.name,
-                target_table=self.target_name.display,
-                cursor_column=self.cursor,
-            )
-
-        plan = plan_staging(
+        if self.cursor is None:
+            return target_shape, None
+        watermark = committed_watermark(
             target,
-            load_id=self.load_id,
-            target=self.target_name,
-            target_shape=target_shape,
-            source=shape,
-            upsert=self.upsert,
-            scratch_schema=self.scratch_schema,
+            self.ledger,
+            process=self.name,
+            target_table=self.target_name.display,
+            cursor_column=self.cursor,
         )
-        create_staging(target, plan)
-        self.stage = "staging"
-        staged, source_max = self._fill(source, reader, target, shape, plan, kind, watermark_before)
-        self.staged_rows = staged
-        crash_point("after_staging")
+        return target_shape, watermark
 
+    def _fill(
+        self,
+        source: Endpoint,
+        target: Endpoint,
+        shape: SourceShape,
+        plan: StagingPlan,
+        path: FillPath,
+        watermark: Any,
+    ) -> tuple[int, Any]:
+        """Fill staging along ``path``; returns (rows, max cursor)."""
+        reader = target if path.reads_through_target else source
+        extraction = build_extraction(
+            reader,
+            shape,
+            plan.columns,
+            cursor=self.cursor,
+            watermark=watermark,
+            incremental=self.mode == "incremental",
+            window=self.window,
+            target_dialect=target.dialect,
+            schema=sqlite_fast.ATTACHED_SCHEMA if path is FillPath.ATTACH else None,
+        )
+        return fill_staging(
+            path,
+            reader,
+            target,
+            extraction,
+            target.table(plan.table),
+            plan.columns,
+            batch_size=self.process.batch_size,
+            progress=self.progress,
+        )
+
+    def _publish(
+        self,
+        target: Endpoint,
+        shape: SourceShape,
+        plan: StagingPlan,
+        target_shape: TargetShape | None,
+        staged: int,
+    ) -> tuple[PublishCounts, int]:
+        """Publish staging into the target; returns the counts and the target's row count."""
         self.stage = "publishing"
         self.progress.phase("publishing")
         counts = publish(
@@ -345,34 +407,22 @@ class _Load:
             source_key_unique=bool(self.key) and frozenset(self.key) in shape.unique_keys,
         )
         if target_shape is None:
-            final_rows = counts.inserted  # the target was created by this load
-        elif counts.final_rows is not None:
-            final_rows = counts.final_rows
-        else:
-            final_rows = int(
-                target.scalar(f"SELECT count(*) FROM {target.table(self.target_name)}")
-            )
-        watermark_after = (
-            max_watermark([watermark_before, source_max]) if self.cursor is not None else None
-        )
-        mark_committed(
-            target,
-            self.ledger,
-            load_id=self.load_id,
-            extracted=staged,
-            inserted=counts.inserted,
-            updated=counts.updated,
-            final_rows=final_rows,
-            watermark_before=watermark_before,
-            watermark_after=watermark_after,
-        )
-        if not plan.becomes_target and not plan.scratch:
-            drop_staging(target, plan)
-        self.stage = "committing"
-        target.commit()
-        self.stage = "committed"
-        crash_point("after_publish")
+            return counts, counts.inserted  # the target was created by this load
+        if counts.final_rows is not None:
+            return counts, counts.final_rows
+        final_rows = int(target.scalar(f"SELECT count(*) FROM {target.table(self.target_name)}"))
+        return counts, final_rows
 
+    # ------------------------------------------------------------------ outcomes
+
+    def _passed(
+        self,
+        staged: int,
+        counts: PublishCounts,
+        final_rows: int,
+        watermark_before: Any,
+        watermark_after: Any,
+    ) -> ProcessResult:
         duration = self._elapsed()
         rate = f"{staged / duration:,.0f} rows/s" if duration > 0 else "-"
         self.progress.finish(
@@ -392,89 +442,6 @@ class _Load:
             watermark_after=jsonable(watermark_after),
             checkpoint=self._checkpoint(),
         )
-
-    def _extraction(
-        self,
-        db: Endpoint,
-        shape: SourceShape,
-        plan: StagingPlan,
-        target: Endpoint,
-        watermark: Any,
-        schema: str | None = None,
-    ) -> Extraction:
-        return build_extraction(
-            db,
-            shape,
-            plan.columns,
-            cursor=self.cursor,
-            watermark=watermark,
-            incremental=self.mode == "incremental",
-            window=self.window,
-            target_dialect=target.dialect,
-            schema=schema,
-        )
-
-    def _fill(
-        self,
-        source: Endpoint,
-        reader: Endpoint,
-        target: Endpoint,
-        shape: SourceShape,
-        plan: StagingPlan,
-        kind: str | None,
-        watermark: Any,
-    ) -> tuple[int, Any]:
-        """Fill staging from one snapshot of the source; returns (rows, max cursor)."""
-        staging_sql = target.table(plan.table)
-        batch_size = self.process.batch_size
-        if kind is not None:
-            schema = sqlite_fast.ATTACHED_SCHEMA if kind == "attach" else None
-            extraction = self._extraction(target, shape, plan, target, watermark, schema)
-            rows = sqlite_fast.fill_staging(
-                target, extraction, staging_sql, plan.columns, self.progress
-            )
-            return rows, max_cursor(target, extraction)
-        extraction = self._extraction(reader, shape, plan, target, watermark)
-        if reader is target:
-            write = sqlite_executemany_sink(target, staging_sql, plan.columns)
-            rows = stream_rows(
-                reader, extraction, write, batch_size=batch_size, progress=self.progress
-            )
-            return rows, max_cursor(reader, extraction)
-        begin_snapshot(source)
-        try:
-            if target.dialect == "postgresql":
-                if source.dialect == "postgresql" and self.fast_paths:
-                    rows = pg_copy.copy_through(
-                        source, target, extraction, staging_sql, plan.columns, self.progress
-                    )
-                else:
-                    write, close = pg_copy.copy_sink(target, staging_sql, plan.columns)
-                    try:
-                        rows = stream_rows(
-                            source,
-                            extraction,
-                            write,
-                            batch_size=batch_size,
-                            progress=self.progress,
-                        )
-                    except BaseException as exc:
-                        close(exc)
-                        raise
-                    close(None)
-            else:
-                write = sqlite_executemany_sink(target, staging_sql, plan.columns)
-                rows = stream_rows(
-                    source, extraction, write, batch_size=batch_size, progress=self.progress
-                )
-            source_max = max_cursor(source, extraction)
-        except BaseException:
-            source.rollback()
-            raise
-        end_snapshot(source)
-        return rows, source_max
-
-    # ------------------------------------------------------------------ outcomes
 
     def _replayed(self, row: LedgerRow) -> ProcessResult:
         self.stage = "committed"

@@ -16,7 +16,6 @@ __all__ = ["TransferFailed", "describe_exception"]
 _MAX_MESSAGE = 600
 
 
-
 def describe_exception(exc: BaseException) -> str:
     """``Type: message`` on one line, from the driver's error when SQLAlchemy wrapped it."""
     if isinstance(exc, TransferFailed):

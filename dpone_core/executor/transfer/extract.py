@@ -20,14 +20,15 @@ source (a server-side cursor on PostgreSQL) into the staging table
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dpone_core.executor.transfer.connections import Endpoint, literal_sql
-from dpone_core.executor.transfer.introspect import SourceShape, source_from_clause
+from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.dialects import Dialect
+from dpone_core.executor.transfer.dialects.base import BatchWriter
 from dpone_core.executor.transfer.progress import Progress
-from dpone_core.executor.transfer.typemap import Dialect, pg_to_sqlite_cast
+from dpone_core.executor.transfer.shapes import SourceShape, source_from_clause
 
 __all__ = [
     "Extraction",
@@ -35,9 +36,9 @@ __all__ = [
     "begin_snapshot",
     "build_extraction",
     "end_snapshot",
+    "executemany_sink",
     "iter_batches",
     "max_cursor",
-    "sqlite_executemany_sink",
     "stream_rows",
 ]
 
@@ -69,15 +70,16 @@ def build_extraction(
     target_dialect: Dialect,
     schema: str | None = None,
 ) -> Extraction:
-    """The extraction query on ``db`` (``schema`` reads the table from an attached SQLite)."""
+    """The extraction query on ``db`` (``schema`` reads the table from an attached SQLite).
+
+    Each column is selected in a form the target can bind (the source's dialect renders
+    values as text when the target's driver cannot take them as they are).
+    """
     select_list: list[str] = []
     for name in columns:
         quoted = db.quote(name)
-        if db.dialect == "postgresql" and target_dialect == "sqlite":
-            expr = pg_to_sqlite_cast(shape.column(name).type, quoted)
-            select_list.append(quoted if expr == quoted else f"{expr} AS {quoted}")
-        else:
-            select_list.append(quoted)
+        expr = db.dialect.export_expression(shape.column(name).type, quoted, target_dialect)
+        select_list.append(quoted if expr == quoted else f"{expr} AS {quoted}")
     from_clause = source_from_clause(db, shape, schema=schema)
     conditions: list[str] = []
     params: list[Any] = []
@@ -103,22 +105,11 @@ def build_extraction(
 
 def begin_snapshot(db: Endpoint) -> None:
     """Open the read snapshot that the rows and their max cursor share."""
-    if db.dialect == "sqlite":
-        db.sqlite.execute("BEGIN")
-    else:
-        import psycopg
-
-        pg = db.pg
-        pg.rollback()
-        pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        pg.read_only = True
+    db.dialect.begin_snapshot(db.driver)
 
 
 def end_snapshot(db: Endpoint) -> None:
-    db.commit()
-    if db.dialect == "postgresql":
-        db.pg.isolation_level = None
-        db.pg.read_only = None
+    db.dialect.end_snapshot(db.driver)
 
 
 def max_cursor(db: Endpoint, extraction: Extraction) -> Any:
@@ -131,39 +122,20 @@ def iter_batches(
     db: Endpoint, extraction: Extraction, batch_size: int
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Stream the extraction in lists of at most ``batch_size`` rows (one list in memory)."""
-    if db.dialect == "sqlite":
-        cur = db.sqlite.execute(extraction.select_sql, extraction.params)
-        try:
-            while rows := cur.fetchmany(batch_size):
-                yield rows
-        finally:
-            cur.close()
-        return
-    with db.pg.cursor(name="dpone_extract") as named:
-        named.itersize = batch_size
-        named.execute(literal_sql(extraction.select_sql), extraction.params)
-        while batch := named.fetchmany(batch_size):
-            yield batch
+    return db.dialect.iter_batches(db.driver, extraction.select_sql, extraction.params, batch_size)
 
 
-def sqlite_executemany_sink(
-    db: Endpoint, staging_sql: str, columns: Sequence[str]
-) -> Callable[[list[tuple[Any, ...]]], None]:
-    """A batch writer into a SQLite staging table."""
-    placeholders = ", ".join("?" for _ in columns)
+def executemany_sink(db: Endpoint, staging_sql: str, columns: Sequence[str]) -> BatchWriter:
+    """A batch writer into a staging table: one ``executemany`` per batch."""
+    placeholders = ", ".join(db.ph for _ in columns)
     sql = f"INSERT INTO {staging_sql} ({db.columns(columns)}) VALUES ({placeholders})"
-    executemany = db.sqlite.executemany
-
-    def write(rows: list[tuple[Any, ...]]) -> None:
-        executemany(sql, rows)
-
-    return write
+    return db.dialect.batch_writer(db.driver, sql)
 
 
 def stream_rows(
     source: Endpoint,
     extraction: Extraction,
-    write: Callable[[list[tuple[Any, ...]]], None],
+    write: BatchWriter,
     *,
     batch_size: int,
     progress: Progress,

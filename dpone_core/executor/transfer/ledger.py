@@ -42,7 +42,6 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from dpone_core.clock import utc_now, utc_now_iso
 from dpone_core.executor.transfer.connections import Endpoint
 from dpone_core.executor.transfer.names import TableName
 
@@ -75,8 +74,8 @@ def load_id_for(run_id: str, process: str, generation: int) -> str:
 
 def _ddl(db: Endpoint, ledger: TableName) -> list[str]:
     table = db.table(ledger)
-    count = "INTEGER" if db.dialect == "sqlite" else "BIGINT"
-    stamp = "TEXT" if db.dialect == "sqlite" else "TIMESTAMPTZ"
+    count = db.dialect.bigint_type
+    stamp = db.dialect.timestamp_type
     index = db.quote(f"{LEDGER_TABLE}_by_target")
     return [
         f"CREATE TABLE IF NOT EXISTS {table} ("
@@ -100,11 +99,8 @@ def ensure_ledger(db: Endpoint, ledger: TableName) -> None:
     """Create the ledger table if it is missing (its own committed transaction)."""
     for statement in _ddl(db, ledger):
         try:
-            if db.dialect == "sqlite":
-                db.run(statement)
-            else:
-                db.run(statement)
-                db.commit()
+            db.run(statement)
+            db.commit()  # SQLite: a no-op, the statement ran outside a transaction
         except Exception:
             # Two first loads racing on PostgreSQL: CREATE ... IF NOT EXISTS is not atomic
             # against a concurrent creator; the loser sees a duplicate and the table exists.
@@ -114,17 +110,7 @@ def ensure_ledger(db: Endpoint, ledger: TableName) -> None:
 
 
 def _ledger_exists(db: Endpoint, ledger: TableName) -> bool:
-    if db.dialect == "sqlite":
-        schema = db.quote(ledger.schema or "main")
-        return bool(
-            db.scalar(
-                f"SELECT count(*) FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?",
-                (ledger.name,),
-            )
-        )
-    found = db.scalar("SELECT to_regclass(%s)::text", (db.table(ledger),))
-    db.rollback()
-    return found is not None
+    return db.dialect.table_exists(db, ledger)
 
 
 @dataclass(frozen=True)
@@ -188,7 +174,7 @@ def is_duplicate_key(exc: BaseException) -> bool:
 
 
 def _now(db: Endpoint) -> Any:
-    return utc_now_iso() if db.dialect == "sqlite" else utc_now()
+    return db.dialect.now()
 
 
 def claim(

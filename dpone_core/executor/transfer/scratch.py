@@ -52,9 +52,9 @@ def _remove(path: str) -> None:
 
 def _file_target(db: Endpoint) -> str | None:
     path = db.sqlite_path
-    if db.dialect != "sqlite" or path is None or path == ":memory:" or path.startswith("file:"):
+    if not db.dialect.scratch_staging or not db.is_file or path is None:
         return None
-    return path
+    return None if path.startswith("file:") else path
 
 
 def remove_leftover_scratch(db: Endpoint) -> None:

@@ -1,7 +1,8 @@
 """SQLite -> SQLite fast path: the rows never pass through Python.
 
 When both sides are SQLite and the source is a table (or a query on the very
-database file of the target), the target connection reads the source directly:
+database file of the target), the target connection reads the source directly
+(:func:`~dpone_core.executor.transfer.fill.choose_fill_path` decides when):
 a different file is ``ATTACH``-ed read-only as ``dpone_src`` before the load
 transaction starts, then one ``INSERT INTO staging SELECT ... FROM
 dpone_src.table WHERE ...`` fills the staging table. The same file needs no
@@ -21,26 +22,13 @@ from pathlib import Path
 
 from dpone_core.executor.transfer.connections import Endpoint
 from dpone_core.executor.transfer.extract import Extraction
-from dpone_core.executor.transfer.introspect import SourceShape
 from dpone_core.executor.transfer.progress import Progress
 
-__all__ = ["ATTACHED_SCHEMA", "attach", "detach", "fast_path_kind", "fill_staging"]
+__all__ = ["ATTACHED_SCHEMA", "attach", "detach", "fill_staging"]
 
 ATTACHED_SCHEMA = "dpone_src"
 #: SQLite virtual-machine steps between two progress-handler calls.
 _HANDLER_STEPS = 1_000_000
-
-
-def fast_path_kind(source: Endpoint, target: Endpoint, shape: SourceShape) -> str | None:
-    """``"same"`` (one file), ``"attach"`` (another file, table source) or None."""
-    if source.dialect != "sqlite" or target.dialect != "sqlite":
-        return None
-    if source.same_database(target):
-        return "same"
-    path = source.sqlite_path
-    if shape.table is None or path is None or path == ":memory:":
-        return None
-    return "attach"
 
 
 def attach(target: Endpoint, source_path: str) -> None:

@@ -33,9 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dpone_core.executor.transfer.connections import Endpoint
-from dpone_core.executor.transfer.introspect import SourceShape, TargetShape
 from dpone_core.executor.transfer.names import TableName
-from dpone_core.executor.transfer.typemap import target_type
+from dpone_core.executor.transfer.shapes import SourceShape, TargetShape
 
 __all__ = ["StagingPlan", "create_staging", "drop_staging", "plan_staging", "staging_name"]
 
@@ -52,7 +51,8 @@ class StagingPlan:
     #: Columns in staging order; the extraction selects them in this order.
     columns: list[str]
     column_ddl: list[str]
-    #: SQLite: same columns, types and constraints as the target (``SELECT *`` publish).
+    #: Same columns, types and constraints as the target (``SELECT *`` publish); only
+    #: where the dialect ``clones_staging`` (SQLite).
     clone: bool
     #: The target does not exist: the staging table is renamed into place.
     becomes_target: bool
@@ -61,8 +61,9 @@ class StagingPlan:
 
     def ddl(self, db: Endpoint) -> str:
         body = ", ".join(self.column_ddl)
-        unlogged = "UNLOGGED " if db.dialect == "postgresql" and not self.becomes_target else ""
-        return f"CREATE {unlogged}TABLE {db.table(self.table)} ({body})"
+        return db.dialect.staging_ddl(
+            db.table(self.table), body, becomes_target=self.becomes_target
+        )
 
 
 def _column(db: Endpoint, name: str, declared: str) -> str:
@@ -90,7 +91,7 @@ def plan_staging(
             table=table,
             columns=source.names,
             column_ddl=[
-                _column(db, column.name, target_type(column.type, db.dialect))
+                _column(db, column.name, db.dialect.target_type(column.type))
                 for column in source.columns
             ],
             clone=False,
@@ -98,7 +99,7 @@ def plan_staging(
         )
     generated = any(column.generated for column in target_shape.columns)
     same_columns = set(source.names) == {column.name for column in target_shape.columns}
-    if db.dialect == "sqlite" and not upsert and same_columns and not generated:
+    if db.dialect.clones_staging and not upsert and same_columns and not generated:
         ddl: list[str] = []
         for column in target_shape.columns:
             parts = [_column(db, column.name, column.declared)]

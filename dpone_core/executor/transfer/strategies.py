@@ -42,15 +42,13 @@ from dataclasses import dataclass
 
 from dpone_core.executor.transfer.connections import Endpoint
 from dpone_core.executor.transfer.extract import Window
-from dpone_core.executor.transfer.introspect import TargetShape
 from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.shapes import TargetShape
 from dpone_core.executor.transfer.staging import StagingPlan
 
 __all__ = ["PublishCounts", "key_index_name", "publish"]
 
 _PG_IDENTIFIER_MAX = 63
-#: PostgreSQL types without an equality operator: compared as text when detecting changes.
-_NO_EQUALITY = ("json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle")
 
 
 @dataclass(frozen=True)
@@ -116,26 +114,11 @@ def _deduplicate(db: Endpoint, staging: StagingPlan, key: Sequence[str]) -> int:
     )
     if duplicated is None:
         return 0
-    if db.dialect == "sqlite":
-        return db.run(
-            f"DELETE FROM {stg} WHERE {_not_null(db, key)} AND rowid NOT IN "
-            f"(SELECT max(rowid) FROM {stg} WHERE {_not_null(db, key)} GROUP BY {keys})"
-        )
-    # Staging is insert-only within this transaction, so physical order is load order.
-    return db.run(
-        f"DELETE FROM {stg} AS s USING (SELECT ctid AS row_id, row_number() OVER "
-        f"(PARTITION BY {keys} ORDER BY ctid DESC) AS position FROM {stg} "
-        f"WHERE {_not_null(db, key)}) AS d WHERE s.ctid = d.row_id AND d.position > 1"
-    )
+    return db.run(db.dialect.deduplicate_sql(stg, keys, _not_null(db, key)))
 
 
 def _create_key_index(db: Endpoint, target: TableName, key: Sequence[str]) -> None:
-    index = key_index_name(target)
-    qualified = db.quote(index)
-    if db.dialect == "sqlite" and target.schema:
-        qualified = f"{db.quote(target.schema)}.{qualified}"
-    table = db.table(target) if db.dialect == "postgresql" else db.quote(target.name)
-    db.run(f"CREATE UNIQUE INDEX {qualified} ON {table} ({db.columns(key)})")
+    db.run(db.dialect.key_index_sql(key_index_name(target), target, db.columns(key)))
 
 
 def _rename_into_place(
@@ -187,19 +170,14 @@ def _insert_all(db: Endpoint, staging: StagingPlan, target: TableName) -> int:
 
 
 def _comparable(db: Endpoint, shape: TargetShape, column: str, alias: str) -> str:
-    ref = f"{alias}.{db.quote(column)}"
-    if db.dialect == "postgresql":
-        declared = shape.declared(column).lower()
-        if declared.split("(")[0].strip() in _NO_EQUALITY:
-            return f"{ref}::text"
-    return ref
+    return db.dialect.comparable(f"{alias}.{db.quote(column)}", shape.declared(column))
 
 
 def _changed(db: Endpoint, shape: TargetShape, columns: Sequence[str], old: str, new: str) -> str:
     """SQL that is true when any of ``columns`` differs between aliases ``old`` and ``new``."""
     left = ", ".join(_comparable(db, shape, c, old) for c in columns)
     right = ", ".join(_comparable(db, shape, c, new) for c in columns)
-    operator = "IS NOT" if db.dialect == "sqlite" else "IS DISTINCT FROM"
+    operator = db.dialect.distinct_operator
     if len(columns) == 1:
         return f"{left} {operator} {right}"
     return f"({left}) {operator} ({right})"
@@ -210,8 +188,7 @@ def _count(db: Endpoint, table: TableName) -> int:
 
 
 def _lock_writers_out(db: Endpoint, target: TableName) -> None:
-    if db.dialect == "postgresql":
-        db.run(f"LOCK TABLE {db.table(target)} IN SHARE ROW EXCLUSIVE MODE")
+    db.dialect.lock_writers_out(db, db.table(target))
 
 
 def _native_upsert(
@@ -227,22 +204,7 @@ def _native_upsert(
     others = [c for c in columns if c not in key]
     q_columns = db.columns(columns)
     table = db.table(target)
-    if db.dialect == "sqlite":
-        # The target may only be named by its bare name inside the upsert clause.
-        head = (
-            f"INSERT INTO {table} ({q_columns}) SELECT {q_columns} FROM "
-            + db.table(staging.table)
-            + " WHERE true"
-        )
-        old = db.quote(target.name)
-        excluded = "excluded"
-    else:
-        head = (
-            f"INSERT INTO {table} AS t ({q_columns}) SELECT {q_columns} FROM "
-            f"{db.table(staging.table)}"
-        )
-        old = "t"
-        excluded = "EXCLUDED"
+    head, old, excluded = db.dialect.upsert_head(table, q_columns, db.table(staging.table), target)
     conflict = f" ON CONFLICT ({db.columns(key)}) DO "
     if others:
         assignments = ", ".join(f"{db.quote(c)} = {excluded}.{db.quote(c)}" for c in others)
@@ -270,12 +232,7 @@ def _update_then_insert(
     stg = db.table(staging.table)
     updated = 0
     if others:
-        if db.dialect == "sqlite":
-            old = db.quote(target.name)
-            head = f"UPDATE {table} SET "
-        else:
-            old = "t"
-            head = f"UPDATE {table} AS t SET "
+        head, old = db.dialect.update_head(table, target)
         assignments = ", ".join(f"{db.quote(c)} = s.{db.quote(c)}" for c in others)
         match = " AND ".join(f"{old}.{db.quote(k)} = s.{db.quote(k)}" for k in key)
         updated = max(

@@ -55,16 +55,20 @@ from enum import StrEnum
 from typing import Literal
 
 __all__ = [
+    "NUMERIC_MODIFIERS",
+    "TO_POSTGRES",
+    "TO_SQLITE",
     "ColumnType",
-    "Dialect",
+    "DialectName",
     "Family",
     "pg_column_type",
     "pg_to_sqlite_cast",
     "sqlite_column_type",
-    "target_type",
 ]
 
-Dialect = Literal["sqlite", "postgresql"]
+#: The name a dialect object carries (:mod:`~dpone_core.executor.transfer.dialects`);
+#: a source column remembers it so that a target of the same dialect can copy its type.
+DialectName = Literal["sqlite", "postgresql"]
 
 #: PostgreSQL assigns OIDs below this to objects created by initdb (built-in types).
 PG_FIRST_NORMAL_OID = 16384
@@ -93,14 +97,14 @@ class Family(StrEnum):
 class ColumnType:
     """A source column's type as its database declares it, plus its family."""
 
-    dialect: Dialect
+    dialect: DialectName
     declared: str
     family: Family
     #: PostgreSQL only: the type ships with PostgreSQL (so it exists in any target database).
     builtin: bool = True
 
 
-_MODIFIERS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
+NUMERIC_MODIFIERS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
 
 
 def sqlite_column_type(declared: str) -> ColumnType:
@@ -186,14 +190,14 @@ def pg_column_type(declared: str, oid: int) -> ColumnType:
     builtin = oid < PG_FIRST_NORMAL_OID
     if text.endswith("[]"):
         return ColumnType("postgresql", declared, Family.ARRAY, builtin)
-    base = _MODIFIERS.sub("", text).strip()
+    base = NUMERIC_MODIFIERS.sub("", text).strip()
     # ``timestamp(3) with time zone`` -> ``timestamp with time zone``
     base = " ".join(base.split())
     family = _PG_FAMILIES.get(base, Family.OTHER) if builtin else Family.OTHER
     return ColumnType("postgresql", declared, family, builtin)
 
 
-_TO_PG: dict[Family, str] = {
+TO_POSTGRES: dict[Family, str] = {
     Family.INTEGER: "bigint",
     Family.FLOAT: "double precision",
     Family.NUMERIC: "numeric",
@@ -212,7 +216,7 @@ _TO_PG: dict[Family, str] = {
     Family.OTHER: "text",
 }
 
-_TO_SQLITE: dict[Family, str] = {
+TO_SQLITE: dict[Family, str] = {
     Family.INTEGER: "INTEGER",
     Family.FLOAT: "REAL",
     Family.NUMERIC: "NUMERIC",
@@ -230,22 +234,6 @@ _TO_SQLITE: dict[Family, str] = {
     Family.UNTYPED: "TEXT",
     Family.OTHER: "TEXT",
 }
-
-
-def target_type(column: ColumnType, target: Dialect) -> str:
-    """The DDL type of a new target column for a source column (see the module docstring)."""
-    if column.dialect == target:
-        if target == "postgresql" and not column.builtin:
-            return "text"
-        return column.declared
-    if target == "postgresql":
-        if column.family is Family.NUMERIC:
-            match = _MODIFIERS.search(column.declared)
-            if match:
-                precision, scale = match.group(1), match.group(2)
-                return f"numeric({precision},{scale})" if scale else f"numeric({precision})"
-        return _TO_PG[column.family]
-    return _TO_SQLITE[column.family]
 
 
 _PASS_TO_SQLITE = frozenset(
