@@ -17,6 +17,7 @@ JOB_ALREADY_RUNNING = "job_state.already_running"
 JOB_RESUME_REQUIRED = "job_state.resume_required"
 JOB_CORRUPT = "job_state.corrupt"
 JOB_RUN_ID_CONFLICT = "job_state.run_id_conflict"
+JOB_WRITE_CONFLICT = "job_state.write_conflict"
 RUN_NOT_PASSED = "run.not_passed"
 RUN_INTERRUPTED = "run.interrupted"
 
@@ -49,6 +50,12 @@ ACTIONS: dict[str, str] = {
     JOB_RUN_ID_CONFLICT: (
         "This run id already belongs to another process. Run ids are per process: pass a "
         "different --run-id (the default, <selector>_<date>, is unique per process)."
+    ),
+    JOB_WRITE_CONFLICT: (
+        "Another invocation changed this run id's job state first (it used another "
+        "concurrency key or lock directory, or this invocation lost its lock), so nothing was "
+        "overwritten. Read `dpone orchestrate status --run-id <id>` to see who holds the run, "
+        "and give every scheduler of one run id the same concurrency key and backend."
     ),
     RUN_NOT_PASSED: (
         "The process ran and did not pass. Read the attempts' errors below, fix the cause, then "

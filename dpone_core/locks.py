@@ -38,30 +38,40 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import unquote
 
 import fasteners  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
+from dpone_core.backends.lease import checked_ttl, heartbeat_interval
+from dpone_core.backends.protocol import (
+    BackendSettings,
+    HeldLock,
+    LockAcquisition,
+    LockHolder,
+    LockManager,
+    LockState,
+    LockStatus,
+)
 from dpone_core.blockers import LOCK_CONCURRENT_RUN, LOCK_CORRUPT
-from dpone_core.clock import utc_now, utc_now_iso
+from dpone_core.clock import utc_now_iso
+from dpone_core.defaults import LOCK_TTL_SECONDS
 from dpone_core.durable import atomic_write_text
+from dpone_core.liveness import local_process_alive, pid_start_time
 from dpone_core.naming import file_safe_name
 
 __all__ = [
     "LOCK_CONCURRENT_RUN",
     "LOCK_CORRUPT",
+    "HeldLock",
     "LocalRunLockManager",
     "LockAcquisition",
     "LockHolder",
@@ -73,188 +83,11 @@ __all__ = [
     "pid_start_time",
 ]
 
-SCHEMA_VERSION = 1
 _RECORD_SUFFIX = ".lock.json"
 _OS_LOCK_SUFFIX = ".lock"
 _MAX_HEARTBEAT_INTERVAL = 30.0
-# A floor so that a tiny TTL cannot turn the heartbeat into a busy loop.
-_MIN_HEARTBEAT_INTERVAL = 0.05
-_PROC = Path("/proc")
 
 _log = logging.getLogger(__name__)
-
-LockState = Literal["held", "stale", "corrupt"]
-
-
-def _parse_utc(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no timezone")
-    return parsed
-
-
-class LockHolder(BaseModel):
-    """The holder record, as written to ``<lock-dir>/<name>.lock.json``.
-
-    Validation is strict on purpose: a record whose timestamps or pid cannot
-    be interpreted would make every liveness answer a guess, so it counts as
-    corrupt instead.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    schema_version: int = SCHEMA_VERSION
-    key: str = Field(min_length=1)
-    run_id: str
-    pid: int = Field(gt=0)
-    host: str = Field(min_length=1)
-    acquired_at: str
-    heartbeat_at: str
-    token: str = Field(min_length=1)
-    #: Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat``
-    #: field 22); tells a live holder from an unrelated process that reused
-    #: its pid. ``None`` where ``/proc`` does not exist.
-    pid_start_time: str | None = None
-
-    @field_validator("schema_version")
-    @classmethod
-    def _known_schema(cls, value: int) -> int:
-        # A record from a newer writer may mean something we cannot see;
-        # refusing it (lock.corrupt) beats overwriting it.
-        if value != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {value}, expected {SCHEMA_VERSION}")
-        return value
-
-    @field_validator("acquired_at", "heartbeat_at")
-    @classmethod
-    def _utc_timestamp(cls, value: str) -> str:
-        _parse_utc(value)
-        return value
-
-    def heartbeat_age_seconds(self) -> float:
-        return (utc_now() - _parse_utc(self.heartbeat_at)).total_seconds()
-
-    def describe(self) -> str:
-        return f"run {self.run_id} (pid {self.pid} on host {self.host}) since {self.acquired_at}"
-
-
-@dataclass(frozen=True)
-class LockAcquisition:
-    """The outcome of one acquire attempt; a refusal is a value, not an exception,
-    because callers turn it into a report blocker."""
-
-    acquired: bool
-    lock: RunLock | None
-    blocker: str | None
-    holder: LockHolder | None
-    message: str
-    stale_lock_replaced: bool = False
-    replaced_holder: LockHolder | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "acquired": self.acquired,
-            "key": self.lock.key if self.lock is not None else None,
-            "blocker": self.blocker,
-            "holder": self.holder.model_dump() if self.holder is not None else None,
-            "message": self.message,
-            "stale_lock_replaced": self.stale_lock_replaced,
-            "replaced_holder": (
-                self.replaced_holder.model_dump() if self.replaced_holder is not None else None
-            ),
-        }
-
-
-@dataclass(frozen=True)
-class LockStatus:
-    """One record found by :meth:`LocalRunLockManager.inspect`.
-
-    ``key`` comes from the record; for a corrupt record it is decoded from the
-    file name (or is the file-name stem when the name is a hash).
-    """
-
-    key: str
-    holder: LockHolder | None
-    state: LockState
-    record_path: Path
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "state": self.state,
-            "holder": self.holder.model_dump() if self.holder is not None else None,
-            "record_path": str(self.record_path),
-        }
-
-
-@runtime_checkable
-class LockManager(Protocol):
-    """What the orchestration layer needs from a lock backend (a Postgres
-    advisory-lock backend can implement the same three calls)."""
-
-    def acquire(self, key: str, *, run_id: str) -> LockAcquisition: ...
-
-    def inspect(self) -> list[LockStatus]: ...
-
-    def holder_alive(self, holder: LockHolder) -> bool | None: ...
-
-
-# --------------------------------------------------------------------------
-# Process liveness
-# --------------------------------------------------------------------------
-
-
-def _proc_stat(pid: int) -> tuple[str, str]:
-    """Return (state, starttime) from ``/proc/<pid>/stat``.
-
-    The command name (field 2) may contain spaces and parentheses, so fields
-    are counted from the last ``)``: what follows starts at field 3.
-    """
-    raw = (_PROC / str(pid) / "stat").read_bytes().decode("utf-8", "replace")
-    rest = raw[raw.rindex(")") + 2 :].split()
-    return rest[0], rest[22 - 3]
-
-
-def pid_start_time(pid: int) -> str | None:
-    """Start time of ``pid`` (clock ticks since boot), or None where it is unknowable."""
-    try:
-        return _proc_stat(pid)[1]
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def local_process_alive(pid: int, start_time: str | None) -> bool | None:
-    """Is process ``pid`` on *this* host alive and the same process as recorded?
-
-    Never probes the OS lock: that would make a real contender fail while we
-    look. ``None`` means we cannot tell (e.g. ``/proc`` hides other users'
-    processes), which callers must treat as "maybe alive".
-    """
-    if pid <= 0:
-        return False  # os.kill(0, ...) would address our whole process group
-    signalable = True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        signalable = False  # exists, owned by someone else
-    except OSError:
-        return None
-    if not _PROC.is_dir():
-        return True  # no way to detect pid reuse here
-    try:
-        state, started = _proc_stat(pid)
-    except FileNotFoundError:
-        # It existed a moment ago; if we could signal it, it exited since.
-        return False if signalable else None
-    except (OSError, ValueError, IndexError):
-        return True if start_time is None else None
-    if state in ("Z", "X"):
-        return False  # a zombie has finished; only its exit status remains
-    if start_time is None:
-        return True
-    return started == start_time
 
 
 # --------------------------------------------------------------------------
@@ -424,7 +257,7 @@ _HEARTBEATS = _Heartbeats()
 
 
 class RunLock:
-    """A held key. Release it (or use ``with``) when the execution ends.
+    """A held key of the file backend (a :class:`HeldLock`). Release it (or use ``with``).
 
     Made by :meth:`LocalRunLockManager.acquire`, not directly. The heartbeat
     scheduler keeps a reference to the handle, so an unreleased lock stays
@@ -472,6 +305,11 @@ class RunLock:
     @property
     def released(self) -> bool:
         return self._released
+
+    @property
+    def lost_reason(self) -> None:
+        """Always None: an OS lock cannot be lost while its process lives."""
+        return None
 
     @property
     def heartbeat_interval(self) -> float:
@@ -561,18 +399,23 @@ class LocalRunLockManager:
     """File-based locks in one directory, shared by every process (and host) using it."""
 
     def __init__(
-        self, lock_dir: str | Path, ttl_seconds: float = 3600, *, host: str | None = None
+        self,
+        lock_dir: str | Path,
+        ttl_seconds: float = LOCK_TTL_SECONDS,
+        *,
+        host: str | None = None,
     ) -> None:
-        if not (math.isfinite(ttl_seconds) and ttl_seconds > 0):
-            raise ValueError(f"ttl_seconds must be a positive number, got {ttl_seconds!r}")
         self.lock_dir = Path(lock_dir)
-        self.ttl_seconds = float(ttl_seconds)
+        self.ttl_seconds = checked_ttl(ttl_seconds)
         #: Records carrying this host are checked by pid; others by heartbeat.
         self.host = host or socket.gethostname()
 
     @property
     def heartbeat_interval(self) -> float:
-        return max(_MIN_HEARTBEAT_INTERVAL, min(self.ttl_seconds / 3, _MAX_HEARTBEAT_INTERVAL))
+        return heartbeat_interval(self.ttl_seconds, cap_seconds=_MAX_HEARTBEAT_INTERVAL)
+
+    def handoff_settings(self) -> BackendSettings:
+        return BackendSettings(lock_dir=str(self.lock_dir), lock_ttl_seconds=self.ttl_seconds)
 
     def record_path(self, key: str) -> Path:
         return self.lock_dir / f"{self._name(key)}{_RECORD_SUFFIX}"
@@ -594,9 +437,19 @@ class LocalRunLockManager:
         return (st.st_dev, st.st_ino, name)
 
     def holder_alive(self, holder: LockHolder) -> bool | None:
+        """Same host: by pid and start time. Other host: by heartbeat age against the TTL."""
         if holder.host == self.host:
             return local_process_alive(holder.pid, holder.pid_start_time)
         return holder.heartbeat_age_seconds() <= self.ttl_seconds
+
+    def is_held(self, key: str, token: str) -> bool | None:
+        try:
+            holder = _read_record(self.record_path(key), key)
+        except _CorruptRecord:
+            return None  # cannot tell: maybe alive
+        if holder is None or holder.token != token:
+            return False
+        return self.holder_alive(holder)
 
     def acquire(self, key: str, *, run_id: str) -> LockAcquisition:
         name = self._name(key)
@@ -743,14 +596,14 @@ class LocalRunLockManager:
             try:
                 holder = _read_record(path, None)
             except _CorruptRecord:
-                statuses.append(LockStatus(_key_from_stem(stem), None, "corrupt", path))
+                statuses.append(LockStatus(_key_from_stem(stem), None, "corrupt", str(path)))
                 continue
             if holder is None:  # released between listing and reading
                 continue
             if file_safe_name(holder.key) != stem:
-                statuses.append(LockStatus(_key_from_stem(stem), None, "corrupt", path))
+                statuses.append(LockStatus(_key_from_stem(stem), None, "corrupt", str(path)))
                 continue
             alive = self.holder_alive(holder)
             state: LockState = "stale" if alive is False else "held"
-            statuses.append(LockStatus(holder.key, holder, state, path))
+            statuses.append(LockStatus(holder.key, holder, state, str(path)))
         return statuses

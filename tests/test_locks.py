@@ -566,7 +566,7 @@ def test_inspect_reports_held_stale_and_corrupt(
         live = statuses["live_key"].holder
         assert live is not None and live.pid == proc.pid and live.run_id == "live_run"
         assert statuses["corrupt_key"].holder is None
-        assert statuses["stale_key"].record_path == manager.record_path("stale_key")
+        assert statuses["stale_key"].location == str(manager.record_path("stale_key"))
         assert statuses["live_key"].to_dict()["state"] == "held"
         # Inspection took no OS lock: the live holder is still exclusive.
         contender = manager.acquire("live_key", run_id="contender")

@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from dpone_core.backends.errors import BackendConfigError, BackendUnavailable
-from dpone_core.backends.selection import DEFAULT_SCHEMA
+from dpone_core.defaults import BACKEND_SCHEMA
+from dpone_core.errors import BackendConfigError, BackendUnavailable
 from dpone_core.redact import redact, register_secret
 
 __all__ = ["PgConnection", "PostgresTarget", "check_schema_name", "first_line"]
@@ -68,7 +68,7 @@ def check_schema_name(schema: str) -> str:
 class PostgresTarget:
     """A DSN plus the schema that holds dpone's tables."""
 
-    def __init__(self, dsn: str, schema: str = DEFAULT_SCHEMA) -> None:
+    def __init__(self, dsn: str, schema: str = BACKEND_SCHEMA) -> None:
         self.schema = check_schema_name(schema)
         try:
             params = pg_conninfo.conninfo_to_dict(dsn)

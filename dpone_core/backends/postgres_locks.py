@@ -47,33 +47,35 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import secrets
 import select
 import signal
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Any, LiteralString
 
 import psycopg
 from pydantic import Field, ValidationError
 
-from dpone_core.backends.errors import BackendUnavailable, OrchestrationBackendError
+from dpone_core.backends.lease import checked_ttl, heartbeat_interval
 from dpone_core.backends.postgres_connection import PgConnection, PostgresTarget, first_line
+from dpone_core.backends.postgres_errors import backend_error
 from dpone_core.backends.postgres_schema import ensure_schema, qualified
-from dpone_core.blockers import LOCK_CONCURRENT_RUN
-from dpone_core.locks import (
+from dpone_core.backends.protocol import (
+    BackendSettings,
     LockAcquisition,
     LockHolder,
     LockState,
     LockStatus,
-    RunLock,
-    pid_start_time,
 )
+from dpone_core.blockers import LOCK_CONCURRENT_RUN
+from dpone_core.clock import utc_iso
+from dpone_core.defaults import LOCK_TTL_SECONDS
+from dpone_core.errors import OrchestrationBackendError
+from dpone_core.liveness import pid_start_time
 
 __all__ = [
     "SESSION_HOLDS_LOCK",
@@ -91,7 +93,6 @@ _log = logging.getLogger(__name__)
 #: means another key already owns that 64-bit id: 16 in a row will not happen).
 MAX_SALTS = 16
 _MAX_HEARTBEAT_INTERVAL = 10.0
-_MIN_HEARTBEAT_INTERVAL = 0.05
 
 #: SQL predicate, over ``run_locks`` aliased ``l``: the session recorded in the
 #: lease still holds the key's advisory lock. ``pg_advisory_lock(bigint)``
@@ -118,11 +119,6 @@ def stable_lock_id(key: str, salt: int = 0) -> int:
     """The advisory-lock id of ``key``: the same in every process, on every host."""
     material = key.encode("utf-8") if salt == 0 else f"{salt}\x00{key}".encode()
     return int.from_bytes(hashlib.sha256(material).digest()[:8], "big", signed=True)
-
-
-def utc_iso(value: datetime) -> str:
-    """A server timestamp in the one format every dpone file uses."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PostgresLockHolder(LockHolder):
@@ -187,16 +183,11 @@ class _LeaseGone(Exception):
     pass
 
 
-class PostgresRunLock(RunLock):
-    """A key held through its own PostgreSQL session; release it (or use ``with``).
+class PostgresRunLock:
+    """A key held through its own PostgreSQL session: a :class:`HeldLock` of this backend.
 
-    Subclasses :class:`~dpone_core.locks.RunLock` because that is the type a
-    :class:`~dpone_core.locks.LockAcquisition` carries. ``RunLock.__init__``
-    is deliberately not called: it belongs to the file backend (an OS lock
-    and the file heartbeat scheduler). The attributes the inherited read-only
-    surface uses (``key``, ``token``, ``holder``, ``released``, ``repr``,
-    context manager) are set here; everything that touches storage is
-    overridden.
+    Its watchdog thread beats the lease and notices a lost session; release it
+    (or use ``with``) when the execution ends.
     """
 
     def __init__(
@@ -209,7 +200,6 @@ class PostgresRunLock(RunLock):
         on_lost: LossHandler | None,
     ) -> None:
         self._holder: PostgresLockHolder = holder
-        self._record_path = Path(f"{target.schema}.run_locks")
         self._interval = heartbeat_interval
         self._owner_pid = os.getpid()
         # Serialises every use of the connection (heartbeat, probe, release).
@@ -239,6 +229,22 @@ class PostgresRunLock(RunLock):
         self._watchdog.start()
 
     # -- what the orchestrator reads --------------------------------------------------
+    @property
+    def key(self) -> str:
+        return self._holder.key
+
+    @property
+    def token(self) -> str:
+        return self._holder.token
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self._interval
+
     @property
     def holder(self) -> PostgresLockHolder:
         return self._holder
@@ -311,13 +317,6 @@ class PostgresRunLock(RunLock):
             )
         self._holder = self._holder.model_copy(update={"heartbeat_at": utc_iso(row[0])})
 
-    def _heartbeat_once(self) -> bool:
-        """Never scheduled by the file backend's heartbeat thread; the watchdog beats."""
-        return False
-
-    def _beat(self) -> bool:
-        return False
-
     def _mark_lost(self, reason: str) -> None:
         self._lost_reason = reason
         self.lost.set()
@@ -361,6 +360,21 @@ class PostgresRunLock(RunLock):
             finally:
                 self._conn.close()
 
+    def __enter__(self) -> PostgresRunLock:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "released" if self._released else "held"
+        return f"PostgresRunLock(key={self.key!r}, run_id={self._holder.run_id!r}, {state})"
+
 
 class PostgresRunLockManager:
     """The :class:`~dpone_core.locks.LockManager` of the PostgreSQL backend."""
@@ -368,24 +382,19 @@ class PostgresRunLockManager:
     def __init__(
         self,
         target: PostgresTarget,
-        ttl_seconds: float = 3600,
+        ttl_seconds: float = LOCK_TTL_SECONDS,
         *,
         host: str | None = None,
         on_lost: LossHandler | None = interrupt_main_thread,
-        handoff_args: Sequence[str] = (),
-        handoff_env_refs: Mapping[str, str] | None = None,
+        settings: BackendSettings | None = None,
     ) -> None:
-        if not (math.isfinite(ttl_seconds) and ttl_seconds > 0):
-            raise ValueError(f"ttl_seconds must be a positive number, got {ttl_seconds!r}")
         self.target = target
         #: Only paces the heartbeat here: liveness is the session, not a clock.
-        self.ttl_seconds = float(ttl_seconds)
+        self.ttl_seconds = checked_ttl(ttl_seconds)
         self.host = host or socket.gethostname()
         self.on_lost = on_lost
-        #: Extra ``dpone`` arguments and environment references that make a
-        #: scheduler handoff use this backend (read by the orchestrator).
-        self.handoff_args = list(handoff_args)
-        self.handoff_env_refs = dict(handoff_env_refs or {})
+        #: How a scheduler handoff selects this backend (set by ``select_backend``).
+        self._settings = settings or BackendSettings()
         t = target
         self._select_id = qualified("SELECT lock_id FROM {schema}.run_locks WHERE key = %s", t)
         self._register = qualified(
@@ -425,10 +434,13 @@ class PostgresRunLockManager:
 
     @property
     def heartbeat_interval(self) -> float:
-        return max(_MIN_HEARTBEAT_INTERVAL, min(self.ttl_seconds / 3, _MAX_HEARTBEAT_INTERVAL))
+        return heartbeat_interval(self.ttl_seconds, cap_seconds=_MAX_HEARTBEAT_INTERVAL)
 
     def location(self) -> str:
         return self.target.describe_table("run_locks")
+
+    def handoff_settings(self) -> BackendSettings:
+        return self._settings
 
     # -- acquire ------------------------------------------------------------------------
     def acquire(self, key: str, *, run_id: str) -> LockAcquisition:
@@ -445,15 +457,8 @@ class PostgresRunLockManager:
             outcome = self._try(conn, key, run_id, lock_id)
         except BaseException as exc:
             conn.close()  # ends the session, and with it any advisory lock it took
-            if isinstance(exc, psycopg.OperationalError):
-                raise BackendUnavailable(
-                    f"{self.target.describe()}: connection failed while acquiring key {key!r}: "
-                    f"{first_line(exc)}"
-                ) from None
             if isinstance(exc, psycopg.Error):
-                raise OrchestrationBackendError(
-                    f"{self.target.describe()}: acquiring key {key!r} failed: {first_line(exc)}"
-                ) from None
+                raise backend_error(exc, self.target, f"acquiring key {key!r}") from None
             raise
         if not outcome.acquired:
             conn.close()
@@ -541,33 +546,33 @@ class PostgresRunLockManager:
         try:
             ensure_schema(conn, self.target)
             return conn.execute(query, params).fetchall()
-        except psycopg.OperationalError as exc:
-            raise BackendUnavailable(f"{self.target.describe()}: {first_line(exc)}") from None
         except psycopg.Error as exc:
-            raise OrchestrationBackendError(
-                f"{self.target.describe()}: {first_line(exc)}"
-            ) from None
+            raise backend_error(exc, self.target, purpose) from None
         finally:
             conn.close()
 
     def inspect(self) -> list[LockStatus]:
         """Every lease marked held: ``held`` while its session holds the lock, else ``stale``."""
         statuses: list[LockStatus] = []
-        record = Path(f"{self.target.schema}.run_locks")
-        for row in self._query("inspect", self._held_rows, ()):
+        for row in self._query("listing locks", self._held_rows, ()):
+            location = f"{self.location()} key {str(row[0])!r}"
             try:
                 holder = _holder_from_row(row)
             except (ValidationError, TypeError, ValueError):
-                statuses.append(LockStatus(str(row[0]), None, "corrupt", record))
+                statuses.append(LockStatus(str(row[0]), None, "corrupt", location))
                 continue
             state: LockState = "held" if row[12] else "stale"
-            statuses.append(LockStatus(holder.key, holder, state, record))
+            statuses.append(LockStatus(holder.key, holder, state, location))
         return statuses
 
-    def holder_alive(self, holder: LockHolder) -> bool | None:
+    def is_held(self, key: str, token: str) -> bool | None:
         """Is this lease still in force: same token, marked held, and its session holds the lock?"""
-        rows = self._query("inspect", self._row, (holder.key,))
+        rows = self._query("checking a lease", self._row, (key,))
         if not rows:
             return False
         row = rows[0]
-        return bool(row[6] == holder.token and row[11] and row[12])
+        return bool(row[6] == token and row[11] and row[12])
+
+    def holder_alive(self, holder: LockHolder) -> bool | None:
+        """:meth:`is_held` for a holder record (its key and token)."""
+        return self.is_held(holder.key, holder.token)

@@ -35,26 +35,21 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import ValidationError
 
-from dpone_core.backends.errors import (
-    BackendUnavailable,
-    JobStateConflict,
-    LeaseLost,
-    OrchestrationBackendError,
-)
-from dpone_core.backends.postgres_connection import PgConnection, PostgresTarget, first_line
+from dpone_core.backends.postgres_connection import PgConnection, PostgresTarget
+from dpone_core.backends.postgres_errors import backend_error
 from dpone_core.backends.postgres_locks import SESSION_HOLDS_LOCK
 from dpone_core.backends.postgres_schema import ensure_schema, qualified
-from dpone_core.lifecycle import IllegalTransition, JobStatus, check_transition
-from dpone_core.state import CorruptJobState, JobState, Transition
+from dpone_core.backends.protocol import BackendSettings
+from dpone_core.errors import CorruptJobState, JobStateConflict, LeaseLost
+from dpone_core.job_state import JobState, Revision, check_successor, parse_job_state
+from dpone_core.lifecycle import JobStatus
 
 __all__ = ["PostgresJobStateStore"]
 
 #: Statuses only a live lease may write; ``failed``/``blocked`` record an end.
 _LIVE_LEASE_REQUIRED = frozenset({JobStatus.STARTED, JobStatus.RUNNING, JobStatus.COMMITTED})
 
-_Seen = tuple[str | None, int]
 _T = TypeVar("_T")
 
 
@@ -65,13 +60,14 @@ class PostgresJobStateStore:
     breaks; safe to share between threads (calls are serialised).
     """
 
-    def __init__(self, target: PostgresTarget) -> None:
+    def __init__(self, target: PostgresTarget, *, settings: BackendSettings | None = None) -> None:
         self.target = target
+        self._settings = settings or BackendSettings()
         self._conn: PgConnection | None = None
         self._mutex = threading.Lock()
-        #: (status, transition count) this store last read or wrote, per run id:
-        #: the "compare" of compare-and-set.
-        self._seen: dict[str, _Seen] = {}
+        #: The revision this store last read or wrote, per run id: the "compare"
+        #: of compare-and-set.
+        self._seen: dict[str, Revision] = {}
         t = target
         self._load_sql = qualified(
             "SELECT s.document, s.status, s.transition_count, ("
@@ -117,10 +113,13 @@ class PostgresJobStateStore:
     def location(self, run_id: str) -> str:
         return f"{self.target.describe_table('job_states')} run id {run_id!r}"
 
+    def handoff_settings(self) -> BackendSettings:
+        return self._settings
+
     def load(self, run_id: str) -> JobState | None:
         row = self._call(lambda conn: conn.execute(self._load_sql, (run_id,)).fetchone())
         if row is None:
-            self._seen[run_id] = (None, 0)
+            self._seen[run_id] = Revision(None, 0)
             return None
         document, status, count, transitions = row
         state = self._parse(run_id, document, transitions)
@@ -130,7 +129,7 @@ class PostgresJobStateStore:
                 f"row says status {status!r} with {count} transitions, its document and "
                 f"transitions table say {state.status.value!r} with {len(state.transitions)}",
             )
-        self._seen[run_id] = (status, count)
+        self._seen[run_id] = Revision(status, count)
         return state
 
     def save(self, state: JobState) -> None:
@@ -158,7 +157,7 @@ class PostgresJobStateStore:
         except JobStateConflict:
             self._seen.pop(state.run_id, None)  # read again before the next write
             raise
-        self._seen[state.run_id] = (state.status.value, len(state.transitions))
+        self._seen[state.run_id] = Revision.of(state)
 
     # -- moving between backends ----------------------------------------------------------
     def restore(self, state: JobState) -> None:
@@ -170,10 +169,10 @@ class PostgresJobStateStore:
 
         def write(conn: PgConnection) -> None:
             with conn.transaction():
-                self._write(conn, state, (None, 0), None, check_lifecycle=False)
+                self._write(conn, state, Revision(None, 0), None, check_lifecycle=False)
 
         self._call(write)
-        self._seen[state.run_id] = (state.status.value, len(state.transitions))
+        self._seen[state.run_id] = Revision.of(state)
 
     def close(self) -> None:
         with self._mutex:
@@ -205,16 +204,11 @@ class PostgresJobStateStore:
                     self._drop()
                     if reused and attempt == 1:
                         continue
-                    raise BackendUnavailable(
-                        f"{self.target.describe()}: job state store connection failed: "
-                        f"{first_line(exc)}"
-                    ) from None
+                    raise backend_error(exc, self.target, "using the job state store") from None
                 except psycopg.Error as exc:
                     if conn.broken:
                         self._drop()
-                    raise OrchestrationBackendError(
-                        f"{self.target.describe()}: job state store: {first_line(exc)}"
-                    ) from None
+                    raise backend_error(exc, self.target, "using the job state store") from None
                 except Exception:
                     raise
                 except BaseException:
@@ -234,19 +228,9 @@ class PostgresJobStateStore:
     def _parse(self, run_id: str, document: Any, transitions: Any) -> JobState:
         if not isinstance(document, dict):
             raise CorruptJobState(self.location(run_id), "the document is not a JSON object")
-        try:
-            state = JobState.model_validate({**document, "transitions": transitions})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "row"
-            raise CorruptJobState(
-                self.location(run_id), f"not a valid job state ({where}: {first['msg']})"
-            ) from None
-        if state.run_id != run_id:
-            raise CorruptJobState(
-                self.location(run_id), f"holds run id {state.run_id!r}, not {run_id!r}"
-            )
-        return state
+        return parse_job_state(
+            {**document, "transitions": transitions}, location=self.location(run_id), run_id=run_id
+        )
 
     def _fence(self, conn: PgConnection, state: JobState, token: str) -> int:
         """The lease generation ``state``'s writer holds, or :class:`LeaseLost`."""
@@ -267,41 +251,32 @@ class PostgresJobStateStore:
             )
         return int(generation)
 
-    def _expected(self, conn: PgConnection, state: JobState) -> _Seen:
+    def _expected(self, conn: PgConnection, state: JobState) -> Revision:
         """What the stored row must still be for ``state`` to be written over it."""
         seen = self._seen.get(state.run_id)
         if seen is not None:
             return seen
         row = conn.execute(self._current_sql, (state.run_id,)).fetchone()
-        if row is None:
-            return (None, 0)
-        status, count = str(row[0]), int(row[1])
-        extends = count < len(state.transitions) and state.transitions[count - 1].status == status
-        if not extends:
-            raise JobStateConflict(
-                f"job state of run {state.run_id!r} is at {status!r} after {count} transitions; "
-                "the state being written does not extend it"
-            )
-        return (status, count)
+        return Revision(None, 0) if row is None else Revision(str(row[0]), int(row[1]))
 
     def _write(
         self,
         conn: PgConnection,
         state: JobState,
-        expected: _Seen,
+        expected: Revision,
         generation: int | None,
         *,
         check_lifecycle: bool = True,
     ) -> None:
-        expected_status, expected_count = expected
+        expected_status, expected_count = expected.status, expected.count
         new = state.transitions[expected_count:]
-        if not new or state.status != state.transitions[-1].status:
+        if check_lifecycle:
+            check_successor(expected, state, run_id=state.run_id)
+        elif not new or state.status != state.transitions[-1].status:
             raise JobStateConflict(
                 f"job state of run {state.run_id!r} adds no transition to the stored "
-                f"{expected_status!r} after {expected_count} transitions"
+                f"{expected.describe()}"
             )
-        if check_lifecycle:
-            _check_appended(expected_status, new)
         token = state.holder.lock_token if state.holder is not None else None
         document = Jsonb(state.model_dump(mode="json", exclude={"transitions"}))
         values = (
@@ -350,14 +325,3 @@ class PostgresJobStateStore:
                 ],
             )
 
-
-def _check_appended(previous: str | None, new: list[Transition]) -> None:
-    status = JobStatus(previous) if previous is not None else None
-    for transition in new:
-        try:
-            check_transition(
-                status, transition.status, new_attempt=transition.status is JobStatus.STARTED
-            )
-        except IllegalTransition as exc:
-            raise JobStateConflict(str(exc)) from None
-        status = transition.status

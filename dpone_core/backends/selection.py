@@ -18,7 +18,9 @@ PostgreSQL, otherwise files. The schema holding dpone's tables comes from
 ``--backend-schema``, else ``DPONE_ORCHESTRATION_SCHEMA``, else ``dpone``.
 
 Only this module decides, so the CLI, the Python API and the Dagster resource
-select alike. The PostgreSQL modules (and psycopg) are imported only when
+select alike. Callers get a :class:`SelectedBackend`, which they use only
+through the :class:`~dpone_core.backends.protocol.OrchestrationBackend`
+protocol. The PostgreSQL modules (and psycopg) are imported only when
 PostgreSQL is selected, which keeps the file backend's start-up unchanged.
 """
 
@@ -29,12 +31,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from dpone_core.backends.errors import BackendConfigError
-from dpone_core.locks import LocalRunLockManager, LockManager
+from dpone_core import defaults
+from dpone_core.backends.protocol import BackendSettings, JobStateStore, LockManager
+from dpone_core.errors import BackendConfigError
 from dpone_core.redact import redact_url
-from dpone_core.state import JobStateStore, LocalJobStateStore
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -43,12 +44,13 @@ __all__ = [
     "POSTGRESQL",
     "SCHEMA_ENV",
     "OrchestrationBackend",
+    "SelectedBackend",
     "select_backend",
 ]
 
-DSN_ENV = "DPONE_ORCHESTRATION_DSN"
-SCHEMA_ENV = "DPONE_ORCHESTRATION_SCHEMA"
-DEFAULT_SCHEMA = "dpone"
+DSN_ENV = defaults.ORCHESTRATION_DSN_ENV
+SCHEMA_ENV = defaults.ORCHESTRATION_SCHEMA_ENV
+DEFAULT_SCHEMA = defaults.BACKEND_SCHEMA
 FILES = "files"
 POSTGRESQL = "postgresql"
 
@@ -60,21 +62,35 @@ _DSN_DESCRIPTION = (
 
 
 @dataclass
-class OrchestrationBackend:
-    """A lock manager and a job-state store that belong together, and how to describe them."""
+class SelectedBackend:
+    """A lock manager and a job-state store that belong together (an ``OrchestrationBackend``)."""
 
-    kind: Literal["files", "postgresql"]
+    #: ``files`` or ``postgresql``: a label for people; callers never branch on it.
+    kind: str
     lock_manager: LockManager
     job_state_store: JobStateStore
     #: Where locks and states live, safe to print (never a password).
     location: str
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
+    def describe(self) -> str:
+        return self.location
+
+    def handoff_settings(self) -> BackendSettings:
+        """What a scheduler's ``dpone orchestrate run`` needs to use this same backend."""
+        return self.lock_manager.handoff_settings().merged(
+            self.job_state_store.handoff_settings()
+        )
+
     def close(self) -> None:
-        """Close the connections a PostgreSQL backend holds (held locks are not touched)."""
+        """Close the connections the backend holds (held locks are not touched)."""
         for closer in self._closers:
             closer()
         self._closers.clear()
+
+
+#: The pre-0.2 name of :class:`SelectedBackend`.
+OrchestrationBackend = SelectedBackend
 
 
 def _resolve_dsn(backend: str | None, environ: Mapping[str, str]) -> str | None:
@@ -105,13 +121,13 @@ def _resolve_dsn(backend: str | None, environ: Mapping[str, str]) -> str | None:
 def select_backend(
     backend: str | None = None,
     *,
-    lock_dir: str | Path = ".dpone/locks",
-    state_dir: str | Path = ".dpone/orchestration-state",
-    lock_ttl_seconds: float = 3600.0,
+    lock_dir: str | Path = defaults.LOCK_DIR,
+    state_dir: str | Path = defaults.STATE_DIR,
+    lock_ttl_seconds: float = defaults.LOCK_TTL_SECONDS,
     schema: str | None = None,
     environ: Mapping[str, str] | None = None,
     interrupt_on_lock_loss: bool = True,
-) -> OrchestrationBackend:
+) -> SelectedBackend:
     """Build the lock manager and job-state store that ``backend`` names.
 
     ``schema`` applies to PostgreSQL only (passing it with files is an error).
@@ -128,11 +144,16 @@ def select_backend(
                 "--backend-schema applies to the PostgreSQL backend only; this invocation "
                 f"uses local files (set --backend postgresql or {DSN_ENV})"
             )
-        return OrchestrationBackend(
-            kind="files",
+        from dpone_core.locks import LocalRunLockManager
+        from dpone_core.state import LocalJobStateStore
+
+        file_store = LocalJobStateStore(state_dir)
+        return SelectedBackend(
+            kind=FILES,
             lock_manager=LocalRunLockManager(lock_dir, ttl_seconds=lock_ttl_seconds),
-            job_state_store=LocalJobStateStore(state_dir),
+            job_state_store=file_store,
             location=f"local files (locks in {lock_dir}, job states in {state_dir})",
+            _closers=[file_store.close],
         )
 
     from dpone_core.backends.postgres_connection import PostgresTarget
@@ -141,18 +162,20 @@ def select_backend(
 
     chosen_schema = schema or (env.get(SCHEMA_ENV) or "").strip() or DEFAULT_SCHEMA
     target = PostgresTarget(dsn, chosen_schema)
-    handoff_args = ["--backend", POSTGRESQL]
-    if chosen_schema != DEFAULT_SCHEMA:
-        handoff_args += ["--backend-schema", chosen_schema]
-    store = PostgresJobStateStore(target)
-    return OrchestrationBackend(
-        kind="postgresql",
+    # Handoffs name the backend and the variable, never the DSN's value.
+    settings = BackendSettings(
+        backend=POSTGRESQL,
+        backend_schema=chosen_schema if chosen_schema != DEFAULT_SCHEMA else None,
+        env_refs={DSN_ENV: _DSN_DESCRIPTION},
+    )
+    store = PostgresJobStateStore(target, settings=settings)
+    return SelectedBackend(
+        kind=POSTGRESQL,
         lock_manager=PostgresRunLockManager(
             target,
             ttl_seconds=lock_ttl_seconds,
             on_lost=interrupt_main_thread if interrupt_on_lock_loss else None,
-            handoff_args=handoff_args,
-            handoff_env_refs={DSN_ENV: _DSN_DESCRIPTION},
+            settings=settings,
         ),
         job_state_store=store,
         location=f"{target.describe()} (schema {chosen_schema})",

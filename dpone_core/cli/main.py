@@ -14,8 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from dpone_core import defaults
+from dpone_core.cli.flags import flag
+
 if TYPE_CHECKING:
-    from dpone_core.backends.selection import OrchestrationBackend
+    from dpone_core.backends.selection import SelectedBackend
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -71,21 +74,23 @@ def _non_empty(what: str) -> Any:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--manifest", required=True, help="path of the YAML manifest")
     p.add_argument(
-        "--selector",
+        flag("manifest_path"), dest="manifest", required=True, help="path of the YAML manifest"
+    )
+    p.add_argument(
+        flag("selector"),
         type=_non_empty("selector"),
         help="process name in the manifest (optional when it has one process)",
     )
-    p.add_argument("--run-id", type=_non_empty("run id"), help=RUN_ID_HELP)
+    p.add_argument(flag("run_id"), type=_non_empty("run id"), help=RUN_ID_HELP)
     p.add_argument(
-        "--retry-attempts",
+        flag("retry_attempts"),
         type=_non_negative_int,
         default=0,
         help="extra tries after a failed one (default: 0)",
     )
     p.add_argument(
-        "--retry-backoff-seconds",
+        flag("retry_backoff_seconds"),
         type=_non_negative_float,
         default=0.0,
         help="pause between tries (default: 0)",
@@ -103,8 +108,35 @@ BACKEND_SCHEMA_HELP = (
 
 
 def _add_backend_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", help=BACKEND_HELP)
-    p.add_argument("--backend-schema", type=_non_empty("backend schema"), help=BACKEND_SCHEMA_HELP)
+    p.add_argument(flag("backend"), help=BACKEND_HELP)
+    p.add_argument(
+        flag("backend_schema"), type=_non_empty("backend schema"), help=BACKEND_SCHEMA_HELP
+    )
+
+
+def _add_lock_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        flag("lock_dir"), default=defaults.LOCK_DIR, help=f"default: {defaults.LOCK_DIR}"
+    )
+    p.add_argument(
+        flag("lock_ttl_seconds"),
+        type=_positive_float,
+        default=defaults.LOCK_TTL_SECONDS,
+        help="age after which a lock record whose holder cannot be checked "
+        f"(another host) is retired (default: {defaults.LOCK_TTL_SECONDS:g})",
+    )
+
+
+def _add_state_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        flag("state_dir"), default=defaults.STATE_DIR, help=f"default: {defaults.STATE_DIR}"
+    )
+
+
+def _add_format_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        flag("format"), choices=["json", "md"], default=defaults.REPORT_FORMAT, help="report format"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="execute one manifest process (no lock, no job state)")
     _add_run_flags(run)
-    run.add_argument("--format", choices=["json", "md"], default="md", help="report format")
+    _add_format_flag(run)
 
     orch = sub.add_parser("orchestrate", help="run with locks, job state and evidence")
     osub = orch.add_subparsers(dest="orchestrate_command", required=True, parser_class=_Parser)
@@ -127,45 +159,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_flags(orun)
     orun.add_argument(
-        "--concurrency-key",
+        flag("concurrency_key"),
         type=_non_empty("concurrency key"),
         help="lock key (default: the manifest's concurrency_key, else the run id)",
     )
-    orun.add_argument("--lock-dir", default=".dpone/locks", help="default: .dpone/locks")
+    _add_lock_flags(orun)
+    _add_state_flags(orun)
     orun.add_argument(
-        "--lock-ttl-seconds",
-        type=_positive_float,
-        default=3600.0,
-        help="age after which a lock record whose holder cannot be checked "
-        "(another host) is retired (default: 3600)",
-    )
-    orun.add_argument(
-        "--state-dir",
-        default=".dpone/orchestration-state",
-        help="default: .dpone/orchestration-state",
-    )
-    orun.add_argument(
-        "--resume-policy",
+        flag("resume_policy"),
         choices=["fail", "resume", "restart"],
-        default="fail",
-        help="what to do when the run id has a previous state (default: fail)",
+        default=defaults.RESUME_POLICY,
+        help=f"what to do when the run id has a previous state (default: {defaults.RESUME_POLICY})",
     )
     orun.add_argument(
-        "--output-dir", help="evidence directory (default: .dpone/orchestration/<run-id>)"
+        flag("output_dir"),
+        help=f"evidence directory (default: {defaults.OUTPUT_ROOT}/<run-id>)",
     )
-    orun.add_argument("--format", choices=["json", "md"], default="md", help="report format")
+    _add_format_flag(orun)
     _add_backend_flags(orun)
 
     status = osub.add_parser("status", help="show the job state of a run id")
-    status.add_argument("--run-id", required=True, type=_non_empty("run id"))
-    status.add_argument("--state-dir", default=".dpone/orchestration-state")
-    status.add_argument("--format", choices=["json", "md"], default="md")
+    status.add_argument(flag("run_id"), required=True, type=_non_empty("run id"))
+    _add_state_flags(status)
+    _add_format_flag(status)
     _add_backend_flags(status)
 
     locks = osub.add_parser("locks", help="list lock records: key, holder, held or stale")
-    locks.add_argument("--lock-dir", default=".dpone/locks")
-    locks.add_argument("--lock-ttl-seconds", type=_positive_float, default=3600.0)
-    locks.add_argument("--format", choices=["json", "md"], default="md")
+    _add_lock_flags(locks)
+    _add_format_flag(locks)
     _add_backend_flags(locks)
     return parser
 
@@ -190,15 +211,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
-def _backend(args: argparse.Namespace) -> OrchestrationBackend:
+def _backend(args: argparse.Namespace) -> SelectedBackend:
     """The lock manager and job-state store ``--backend`` selects (files by default)."""
     from dpone_core.backends.selection import select_backend
 
     return select_backend(
         args.backend,
-        lock_dir=getattr(args, "lock_dir", ".dpone/locks"),
-        state_dir=getattr(args, "state_dir", ".dpone/orchestration-state"),
-        lock_ttl_seconds=getattr(args, "lock_ttl_seconds", 3600.0),
+        lock_dir=getattr(args, "lock_dir", defaults.LOCK_DIR),
+        state_dir=getattr(args, "state_dir", defaults.STATE_DIR),
+        lock_ttl_seconds=getattr(args, "lock_ttl_seconds", defaults.LOCK_TTL_SECONDS),
         schema=args.backend_schema,
     )
 
@@ -256,8 +277,8 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from dpone_core.errors import CorruptJobState
     from dpone_core.render import job_state_markdown
-    from dpone_core.state import CorruptJobState
 
     backend = _backend(args)
     store = backend.job_state_store
@@ -269,8 +290,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     if state is None:
-        where = args.state_dir if backend.kind == "files" else backend.location
-        print(f"dpone: no job state for run id {args.run_id!r} in {where}", file=sys.stderr)
+        where = store.location(args.run_id)
+        print(f"dpone: no job state for run id {args.run_id!r} ({where})", file=sys.stderr)
         return EXIT_FAILED
     data = state.to_dict()
     location = store.location(args.run_id)
@@ -286,20 +307,12 @@ def _cmd_locks(args: argparse.Namespace) -> int:
     from dpone_core.render import locks_markdown
 
     backend = _backend(args)
-    where = str(args.lock_dir) if backend.kind == "files" else backend.location
+    where = backend.describe()
     try:
         statuses = backend.lock_manager.inspect()
     finally:
         backend.close()
-    rows = [
-        {
-            "key": s.key,
-            "state": s.state,
-            "record_path": str(s.record_path),
-            "holder": s.holder.model_dump(mode="json") if s.holder is not None else None,
-        }
-        for s in statuses
-    ]
+    rows = [status.to_dict() for status in statuses]
     _emit(
         json.dumps(rows, indent=2) + "\n" if args.format == "json" else locks_markdown(rows, where)
     )
@@ -320,8 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("orchestrate", "locks"): _cmd_locks,
     }
     handler = handlers[(args.command, getattr(args, "orchestrate_command", None))]
-    from dpone_core.backends.errors import OrchestrationBackendError
-    from dpone_core.errors import DponeUsageError
+    from dpone_core.errors import DponeUsageError, OrchestrationBackendError
 
     try:
         return handler(args)

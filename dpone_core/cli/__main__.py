@@ -1,0 +1,3 @@
+from dpone_core.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Step 1 of an invocation, under the lock: re-read the state, plan by the policy, admit.
+
+Admission happens only while the invocation holds its concurrency key, and
+the admitting write is a compare-and-set: if any other writer changed the run
+id's state since it was read (another key, another lock directory), the
+write is refused and the invocation is refused with it. A refusal never
+writes the state it was refused for.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from dpone_core import blockers
+from dpone_core.backends.protocol import HeldLock, LockManager
+from dpone_core.blockers import BlockerDetail, detail
+from dpone_core.errors import CorruptJobState, JobStateConflict
+from dpone_core.job_state import AttemptHolder, JobState, admit_attempt, advance
+from dpone_core.lifecycle import JobStatus
+from dpone_core.orchestrator.invocation import Invocation
+from dpone_core.resume import PreviousState, ResumePolicyPlanner
+
+__all__ = ["Admission", "admit"]
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Either an admitted attempt's ``running`` state, or why the invocation was refused."""
+
+    state: JobState | None
+    refusal: list[BlockerDetail] = field(default_factory=list)
+    #: The stored state a refusal leaves as it was (shown in the report).
+    previous: JobState | None = None
+
+    @property
+    def admitted(self) -> bool:
+        return self.state is not None
+
+
+def admit(
+    inv: Invocation, lock: HeldLock, lock_manager: LockManager, planner: ResumePolicyPlanner
+) -> Admission:
+    """Decide and record (``started`` + ``running`` in one write) or refuse."""
+    try:
+        previous = inv.store.load(inv.run_id)
+    except CorruptJobState as exc:
+        plan = planner.plan(PreviousState(status=None, corrupt=True), inv.request.resume_policy)
+        inv.decision_message = plan.message
+        return Admission(None, [detail(blockers.JOB_CORRUPT, str(exc))])
+    decision = planner.plan(_previous_state(inv, previous, lock_manager), inv.request.resume_policy)
+    inv.decision_message = decision.message
+    if not decision.admit:
+        assert decision.blocker is not None
+        message = decision.message
+        if previous is not None:
+            location = inv.store.location(inv.run_id)
+            message = f"{message} (run id {inv.run_id!r}, state file {location})"
+        return Admission(None, [detail(decision.blocker, message)], previous)
+    state = _first_state(inv, previous, lock, from_scratch=decision.from_scratch)
+    if decision.takeover:
+        state = _with_reason(state, f"takeover: {decision.message}")
+    state = advance(state, JobStatus.RUNNING)
+    try:
+        inv.store.save(state)
+    except JobStateConflict as exc:
+        inv.decision_message = f"{decision.message}; refused: {exc}"
+        return Admission(None, [detail(blockers.JOB_WRITE_CONFLICT, str(exc))], inv.peek_state())
+    return Admission(state)
+
+
+def _previous_state(
+    inv: Invocation, previous: JobState | None, lock_manager: LockManager
+) -> PreviousState:
+    if previous is None:
+        return PreviousState(status=None)
+    other = previous.process if previous.process != inv.process else None
+    return PreviousState(
+        status=previous.status,
+        holder_alive=_holder_alive(inv, previous, lock_manager),
+        other_process=other,
+    )
+
+
+def _holder_alive(inv: Invocation, previous: JobState, lock_manager: LockManager) -> bool | None:
+    """Is the process that left ``previous`` in ``running`` still alive?
+
+    If its lock key is ours, we hold that key now, and a holder never lets go
+    of its key while running: it is gone. Otherwise ask the lock manager
+    whether that key is still held under the token the state recorded.
+    """
+    if previous.status not in (JobStatus.RUNNING, JobStatus.STARTED):
+        return None
+    if previous.lock_key == inv.lock_key:
+        return False
+    token = previous.holder.lock_token if previous.holder else None
+    if token is None:
+        return None  # a state without a token cannot be checked: maybe alive
+    return lock_manager.is_held(previous.lock_key, token)
+
+
+def _first_state(
+    inv: Invocation, previous: JobState | None, lock: HeldLock, *, from_scratch: bool
+) -> JobState:
+    return admit_attempt(
+        previous,
+        run_id=inv.run_id,
+        process=inv.process,
+        manifest_path=inv.request.manifest_path,
+        selector=inv.request.selector,
+        lock_key=inv.lock_key,
+        output_dir=str(inv.output_dir),
+        holder=AttemptHolder(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            pid_start_time=lock.holder.pid_start_time,
+            lock_token=lock.token,
+        ),
+        from_scratch=from_scratch,
+    )
+
+
+def _with_reason(state: JobState, reason: str) -> JobState:
+    last = state.transitions[-1].model_copy(update={"reason": reason})
+    return state.model_copy(update={"transitions": [*state.transitions[:-1], last]})

@@ -1,0 +1,125 @@
+"""One invocation of the orchestrator: its resolved names, its handoff, its report.
+
+An *invocation* is one call of ``OrchestratedRunService.run`` (one
+``dpone orchestrate run``), admitted or refused; an *attempt* is an admitted
+one, recorded in the job state. Every invocation ends in exactly one report,
+written as immutable evidence by :meth:`Invocation.finish`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dpone_core import defaults
+from dpone_core.backends.protocol import BackendSettings, JobStateStore, LockAcquisition
+from dpone_core.blockers import BlockerDetail
+from dpone_core.cli.flags import orchestrate_run_argv
+from dpone_core.clock import utc_now_iso
+from dpone_core.errors import CorruptJobState
+from dpone_core.evidence import plan_evidence, write_evidence
+from dpone_core.handoff import HandoffInputs, SchedulerHandoffBuilder
+from dpone_core.job_state import JobState
+from dpone_core.naming import file_safe_name
+from dpone_core.orchestrator.request import OrchestratedRunRequest
+from dpone_core.report import OrchestratedRunReport
+
+__all__ = ["Invocation", "default_output_dir"]
+
+
+def default_output_dir(run_id: str) -> str:
+    return f"{defaults.OUTPUT_ROOT}/{file_safe_name(run_id)}"
+
+
+@dataclass
+class Invocation:
+    """The working values of one invocation; ``request`` has run id and selector resolved."""
+
+    request: OrchestratedRunRequest
+    run_id: str
+    process: str
+    lock_key: str
+    output_dir: Path
+    store: JobStateStore
+    handoff: dict[str, Any]
+    started: float = field(default_factory=time.monotonic)
+    started_at: str = field(default_factory=utc_now_iso)
+    acquisition: LockAcquisition | None = None
+    decision_message: str = ""
+
+    @staticmethod
+    def handoff_for(
+        builder: SchedulerHandoffBuilder,
+        request: OrchestratedRunRequest,
+        *,
+        lock_key: str,
+        output_dir: Path,
+        settings: BackendSettings,
+    ) -> dict[str, Any]:
+        """The snippets that make any scheduler repeat this invocation (no secret values)."""
+        values: dict[str, object] = {
+            "manifest_path": request.manifest_path,
+            "selector": request.selector,
+            "run_id": request.run_id,
+            "retry_attempts": request.retry_attempts,
+            "retry_backoff_seconds": float(request.retry_backoff_seconds),
+            "concurrency_key": lock_key,
+            "lock_dir": settings.lock_dir,
+            "lock_ttl_seconds": settings.lock_ttl_seconds,
+            "state_dir": settings.state_dir,
+            "backend": settings.backend,
+            "backend_schema": settings.backend_schema,
+            "resume_policy": request.resume_policy.value,
+            "output_dir": str(output_dir),
+        }
+        argv = orchestrate_run_argv(values)
+        inputs = HandoffInputs(argv=argv, name=str(request.run_id), env_refs=settings.env_refs)
+        return builder.build(inputs).to_dict()
+
+    def peek_state(self) -> JobState | None:
+        """The stored state for a refusal's report (None when unreadable)."""
+        try:
+            return self.store.load(self.run_id)
+        except CorruptJobState:
+            return None
+
+    def finish(
+        self,
+        status: str,
+        details: list[BlockerDetail],
+        state: JobState | None,
+        run_result: dict[str, Any] | None,
+    ) -> OrchestratedRunReport:
+        """Build this invocation's report and write it as evidence."""
+        paths = plan_evidence(self.output_dir, status)
+        acquisition = self.acquisition
+        replaced = acquisition.replaced_holder if acquisition else None
+        report = OrchestratedRunReport(
+            passed=status == "committed",
+            status=status,
+            run_id=self.run_id,
+            process=self.process,
+            selector=self.request.selector,
+            manifest_path=self.request.manifest_path,
+            lock_key=self.lock_key,
+            lock_acquired=bool(acquisition and acquisition.acquired),
+            stale_lock_replaced=bool(acquisition and acquisition.stale_lock_replaced),
+            replaced_holder=replaced.model_dump(mode="json") if replaced is not None else None,
+            resume_policy=self.request.resume_policy.value,
+            decision=self.decision_message,
+            blockers=[d.code for d in details],
+            blocker_details=details,
+            run_result=run_result,
+            scheduler_handoff=self.handoff,
+            job_state=state.to_dict() if state else None,
+            job_state_path=self.store.location(self.run_id),
+            output_dir=str(self.output_dir),
+            evidence=paths.as_dict(),
+            started_at=self.started_at,
+            finished_at=utc_now_iso(),
+            duration_seconds=round(time.monotonic() - self.started, 6),
+        )
+        write_evidence(paths, report)
+        return report

@@ -1,0 +1,33 @@
+"""What the orchestrator is asked to do, and what it needs from an executor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pydantic import Field
+
+from dpone_core.executor.request import RunRequest
+from dpone_core.resume import ResumePolicy
+
+__all__ = ["OrchestratedRunRequest", "RunExecutor", "RunOutcome"]
+
+
+class OrchestratedRunRequest(RunRequest):
+    """A :class:`RunRequest` plus the controls the orchestrator adds around it."""
+
+    concurrency_key: str | None = Field(default=None, min_length=1)
+    resume_policy: ResumePolicy = ResumePolicy.FAIL
+
+
+class RunOutcome(Protocol):
+    """What a run executor returns (``RunResult`` or anything shaped like it)."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+#: Runs one admitted attempt; the orchestrator calls it once per attempt.
+RunExecutor = Callable[[RunRequest], RunOutcome]
