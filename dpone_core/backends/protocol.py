@@ -2,7 +2,7 @@
 
 A *backend* is a lock manager and a job-state store that belong together. Two
 implementations sit side by side, neither inheriting from the other: local
-files (:mod:`dpone_core.locks`, :mod:`dpone_core.state`) and PostgreSQL
+files (:mod:`.file_locks`, :mod:`.file_state`) and PostgreSQL
 (:mod:`dpone_core.backends.postgres_locks`, :mod:`dpone_core.backends.postgres_state`).
 Callers use only the protocols below; one contract suite (tests/contract/)
 runs against both. See docs/architecture.md, "The backend contract".
@@ -248,7 +248,7 @@ class BackendSettings:
     """Where a backend keeps its locks and states, in neutral words (no CLI flag names).
 
     The CLI renders these as flags for scheduler handoffs
-    (:func:`dpone_core.cli.argv.orchestrate_argv`); ``env_refs`` names the
+    (:func:`dpone_core.cli_flags.orchestrate_run_argv`); ``env_refs`` names the
     environment variables a handoff must provide (never their values).
     """
 

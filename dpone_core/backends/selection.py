@@ -144,8 +144,8 @@ def select_backend(
                 "--backend-schema applies to the PostgreSQL backend only; this invocation "
                 f"uses local files (set --backend postgresql or {DSN_ENV})"
             )
-        from dpone_core.locks import LocalRunLockManager
-        from dpone_core.state import LocalJobStateStore
+        from dpone_core.backends.file_locks import LocalRunLockManager
+        from dpone_core.backends.file_state import LocalJobStateStore
 
         file_store = LocalJobStateStore(state_dir)
         return SelectedBackend(

@@ -16,7 +16,7 @@ from typing import Any
 from dpone_core import defaults
 from dpone_core.backends.protocol import BackendSettings, JobStateStore, LockAcquisition
 from dpone_core.blockers import BlockerDetail
-from dpone_core.cli.flags import orchestrate_run_argv
+from dpone_core.cli_flags import orchestrate_run_argv
 from dpone_core.clock import utc_now_iso
 from dpone_core.errors import CorruptJobState
 from dpone_core.evidence import plan_evidence, write_evidence

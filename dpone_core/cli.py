@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from dpone_core import defaults
-from dpone_core.cli.flags import flag
+from dpone_core.cli_flags import flag
 
 if TYPE_CHECKING:
     from dpone_core.backends.selection import SelectedBackend

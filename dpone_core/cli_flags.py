@@ -1,6 +1,6 @@
-"""The spelling of every ``dpone orchestrate run`` flag, and an invocation rendered as argv.
+"""The CLI's flag table: every ``dpone orchestrate run`` flag, and an invocation as argv.
 
-The parser (:mod:`dpone_core.cli.main`) declares its flags from this table,
+The parser (:mod:`dpone_core.cli`) declares its flags from this table,
 and scheduler handoffs render their command line with :func:`orchestrate_run_argv`,
 so a flag is spelled in exactly one place. The orchestrator passes neutral
 values (field names of the request and of the backend's settings) and never

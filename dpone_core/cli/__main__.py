@@ -1,3 +1,0 @@
-from dpone_core.cli.main import main
-
-raise SystemExit(main())
