@@ -63,6 +63,7 @@ from dpone_core.blockers import LOCK_CONCURRENT_RUN, LOCK_CORRUPT
 from dpone_core.clock import utc_now_iso
 from dpone_core.defaults import LOCK_TTL_SECONDS
 from dpone_core.durable import atomic_write_text
+from dpone_core.errors import DponeError
 from dpone_core.liveness import local_process_alive, pid_start_time
 from dpone_core.naming import file_safe_name
 
@@ -150,7 +151,7 @@ class _OsLock:
 # --------------------------------------------------------------------------
 
 
-class _CorruptRecord(Exception):
+class _CorruptRecord(DponeError):
     pass
 
 

@@ -74,7 +74,7 @@ from dpone_core.backends.protocol import (
 from dpone_core.blockers import LOCK_CONCURRENT_RUN
 from dpone_core.clock import utc_iso
 from dpone_core.defaults import LOCK_TTL_SECONDS
-from dpone_core.errors import OrchestrationBackendError
+from dpone_core.errors import DponeError, OrchestrationBackendError
 from dpone_core.liveness import pid_start_time
 
 __all__ = [
@@ -179,7 +179,7 @@ def interrupt_main_thread(lock: PostgresRunLock) -> None:
     )
 
 
-class _LeaseGone(Exception):
+class _LeaseGone(DponeError):
     pass
 
 

@@ -29,16 +29,26 @@ class ProcessResult(BaseModel):
     checkpoint: dict[str, Any] | None = None
 
 
-class AttemptRecord(BaseModel):
-    """One try inside a run (retries), with the error that ended it."""
+class TryRecord(BaseModel):
+    """One *try* inside a run (retries), with the error that ended it.
+
+    Serialised under the contract's names (``attempts`` in a run result, each
+    with an ``attempt`` number); in the code a retry is a *try*, and an
+    *attempt* is what the orchestrator admits (docs/architecture.md, "Vocabulary").
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    #: The try's number, 1-based.
     attempt: int
     status: Literal["passed", "failed"]
     started_at: str
     duration_seconds: float
     error: str | None = None
+
+
+#: The pre-0.2 name of :class:`TryRecord`.
+AttemptRecord = TryRecord
 
 
 class RunResult(BaseModel):
@@ -49,7 +59,8 @@ class RunResult(BaseModel):
     passed: bool
     run_id: str
     process: str
-    attempts: list[AttemptRecord] = Field(default_factory=list)
+    #: Every try of this run, in order (the contract's field name).
+    attempts: list[TryRecord] = Field(default_factory=list)
     result: ProcessResult
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,9 @@ belong to the orchestrator that wraps it (``dpone_core.run``). Invalid input (a
 ``DponeUsageError`` such as a ``ManifestError``) is never retried -- retrying cannot
 fix a manifest -- and interrupts (``KeyboardInterrupt``, ``SystemExit``) propagate at
 once so that the orchestrator can record the attempt as failed and release its lock.
+
+Words: a *try* is one execution of the process inside this loop; the
+orchestrator's *attempt* (``job_attempt``) is the admitted unit around all tries.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dpone_core.errors import DponeUsageError
 from dpone_core.executor.command import run_command
 from dpone_core.executor.context import ProcessContext
 from dpone_core.executor.request import RunRequest
-from dpone_core.executor.results import AttemptRecord, ProcessResult, RunResult
+from dpone_core.executor.results import ProcessResult, RunResult, TryRecord
 from dpone_core.manifest import (
     CommandProcess,
     ProcessSpec,
@@ -106,7 +109,7 @@ class RunManifestService:
         connections = resolved_connections(loaded)
         tries = request.retry_attempts + 1
         checkpoint: dict[str, Any] | None = request.checkpoint
-        attempts: list[AttemptRecord] = []
+        records: list[TryRecord] = []
         result: ProcessResult | None = None
 
         for try_number in range(1, tries + 1):
@@ -124,56 +127,64 @@ class RunManifestService:
                 window_end=request.window_end,
                 progress=self.progress,
             )
-            self._log(f"{name}: run {run_id} try {try_number}/{tries} started ({process.kind})")
-            started_at = utc_now_iso()
-            started = time.monotonic()
-            try:
-                result = _dispatch(process, ctx)
-            except DponeUsageError:
-                raise
-            except Exception as exc:  # a failed try, not a crash of the run
-                result = ProcessResult(
-                    status="failed",
-                    duration_seconds=time.monotonic() - started,
-                    errors=[f"{type(exc).__name__}: {exc}"],
-                )
-            result = _redacted(result)
+            label = f"{name}: run {run_id} try {try_number}/{tries}"
+            self._log(f"{label} started ({process.kind})")
+            result, record = self._one_try(process, ctx)
+            records.append(record)
             if result.checkpoint is not None:
                 # A later try continues from the furthest point an earlier one reached.
                 checkpoint = result.checkpoint
-            passed = result.status == "passed"
-            error = None
-            if not passed:
-                error = "; ".join(result.errors) or "failed without an error message"
-            attempts.append(
-                AttemptRecord(
-                    attempt=try_number,
-                    status=result.status,
-                    started_at=started_at,
-                    duration_seconds=time.monotonic() - started,
-                    error=error,
-                )
-            )
-            if passed:
-                self._log(f"{name}: run {run_id} try {try_number}/{tries} passed")
+            if record.error is None:
+                self._log(f"{label} passed")
                 break
-            if try_number < tries:
-                backoff = request.retry_backoff_seconds
-                self._log(
-                    f"{name}: run {run_id} try {try_number}/{tries} failed: {error}; "
-                    f"retrying in {backoff:g}s"
-                )
-                if backoff > 0:
-                    self._sleep(backoff)
-            else:
-                noun = "try" if tries == 1 else "tries"
-                self._log(f"{name}: run {run_id} failed after {tries} {noun}: {error}")
+            self._after_failed_try(label, record.error, request, try_number, tries)
 
         assert result is not None  # tries >= 1
         return RunResult(
             passed=result.status == "passed",
             run_id=run_id,
             process=name,
-            attempts=attempts,
+            attempts=records,
             result=result,
         )
+
+    @staticmethod
+    def _one_try(process: ProcessSpec, ctx: ProcessContext) -> tuple[ProcessResult, TryRecord]:
+        """One try; a failure of the process is a failed result, invalid input propagates."""
+        started_at = utc_now_iso()
+        started = time.monotonic()
+        try:
+            result = _dispatch(process, ctx)
+        except DponeUsageError:
+            raise
+        except Exception as exc:  # a failed try, not a crash of the run
+            result = ProcessResult(
+                status="failed",
+                duration_seconds=time.monotonic() - started,
+                errors=[f"{type(exc).__name__}: {exc}"],
+            )
+        result = _redacted(result)
+        error = None
+        if result.status != "passed":
+            error = "; ".join(result.errors) or "failed without an error message"
+        record = TryRecord(
+            attempt=ctx.try_number,
+            status=result.status,
+            started_at=started_at,
+            duration_seconds=time.monotonic() - started,
+            error=error,
+        )
+        return result, record
+
+    def _after_failed_try(
+        self, label: str, error: str, request: RunRequest, try_number: int, tries: int
+    ) -> None:
+        """Say what happens next, and wait out the backoff before another try."""
+        if try_number < tries:
+            backoff = request.retry_backoff_seconds
+            self._log(f"{label} failed: {error}; retrying in {backoff:g}s")
+            if backoff > 0:
+                self._sleep(backoff)
+        else:
+            noun = "try" if tries == 1 else "tries"
+            self._log(f"{label.rsplit(' try ', 1)[0]} failed after {tries} {noun}: {error}")
