@@ -1,125 +1,183 @@
-"""An orchestrated-run report as Dagster metadata, and the text of a failure.
+"""The ``dpone/*`` contract: every key dpone puts on Dagster objects, defined once.
 
-Every key lives under ``dpone/`` (plus Dagster's own ``dagster/row_count``), so a
-user can chart ``dpone/inserted_rows`` across materializations or alert on
-``dpone/blockers``. docs/dagster.md lists every key; a test keeps the list and
-this module in step (:data:`METADATA_KEYS`).
+Three kinds of metadata, each with its table of keys (docs/dagster.md shows the
+same tables; a test keeps them in step):
 
-Everything that came from the engine is redacted there already; it passes
-through :func:`dpone_core.redact.redact` once more here, because metadata is
-stored in Dagster's event log for good.
+* :data:`METADATA_KEYS` -- what a materialization (and every ``dagster.Failure``)
+  carries: :func:`report_metadata`, :func:`failures_metadata`;
+* :data:`DEFINITION_METADATA_KEYS` -- what an asset's spec carries:
+  :func:`definition_metadata` (the translator's default) and
+  :func:`runtime_metadata` (what the resource reads at run time, read back by
+  :func:`read_runtime_metadata`);
+* :data:`CHECK_METADATA_KEYS` -- what the ``dpone_committed`` check reports:
+  :func:`check_metadata`.
+
+Plus the run tag :data:`RESUME_POLICY_TAG`. No other module spells a ``dpone/``
+key: they import the constants and builders from here.
+
+Every key lives under ``dpone/`` (plus Dagster's own ``dagster/row_count`` and
+``dagster/table_name``). Everything that came from the engine is redacted
+already; it passes through :func:`dpone_core.redact.redact` once more here,
+because metadata is stored in Dagster's event log for good.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import dagster as dg
 
-from dpone_core.blockers import ACTIONS
+from dpone_core.manifest import PartitionsSpec, TransferProcess
 from dpone_core.redact import redact
 from dpone_core.report import OrchestratedRunReport
 from dpone_dagster.partitions import PartitionWindow
+from dpone_dagster.process import DponeProcess
 
 __all__ = [
-    "DAGSTER_HINTS",
+    "CHECK_METADATA_KEYS",
+    "DEFINITION_METADATA_KEYS",
     "METADATA_KEYS",
-    "NON_RETRYABLE_BLOCKERS",
-    "failure_description",
+    "RESUME_POLICY_TAG",
+    "RuntimeMetadata",
+    "check_metadata",
+    "definition_metadata",
+    "failures_metadata",
+    "metadata_value",
+    "read_runtime_metadata",
+    "redact_tree",
     "report_metadata",
+    "run_id_of",
+    "runtime_metadata",
 ]
 
-#: Every metadata key a materialization or failure may carry, with its meaning.
+#: Run tag that overrides the resource's resume policy for one run (or backfill).
+RESUME_POLICY_TAG: Final = "dpone/resume_policy"
+
+# -- materialization (and failure) metadata --------------------------------------------
+STATUS: Final = "dpone/status"
+RUN_ID: Final = "dpone/run_id"
+ATTEMPT: Final = "dpone/attempt"
+TRANSITIONS: Final = "dpone/transitions"
+BLOCKERS: Final = "dpone/blockers"
+BLOCKER_DETAILS: Final = "dpone/blocker_details"
+LOCK_KEY: Final = "dpone/lock_key"
+RESUME_POLICY: Final = "dpone/resume_policy"
+DECISION: Final = "dpone/decision"
+EXTRACTED_ROWS: Final = "dpone/extracted_rows"
+INSERTED_ROWS: Final = "dpone/inserted_rows"
+UPDATED_ROWS: Final = "dpone/updated_rows"
+FINAL_ROWS: Final = "dpone/final_rows"
+ROW_COUNT: Final = "dagster/row_count"
+DURATION_SECONDS: Final = "dpone/duration_seconds"
+TRIES: Final = "dpone/tries"
+ERRORS: Final = "dpone/errors"
+LOAD_ID: Final = "dpone/load_id"
+WATERMARK_BEFORE: Final = "dpone/watermark_before"
+WATERMARK_AFTER: Final = "dpone/watermark_after"
+EXIT_CODE: Final = "dpone/exit_code"
+PARTITION_KEY: Final = "dpone/partition_key"
+WINDOW_START: Final = "dpone/window_start"
+WINDOW_END: Final = "dpone/window_end"
+REUSED: Final = "dpone/reused"
+REPORT: Final = "dpone/report"
+REPORT_JSON: Final = "dpone/report_json"
+REPORT_MD: Final = "dpone/report_md"
+INVOCATION_REPORT_JSON: Final = "dpone/invocation_report_json"
+ATTEMPT_REPORT_JSON: Final = "dpone/attempt_report_json"
+JOB_STATE_FILE: Final = "dpone/job_state_file"
+OUTPUT_DIR: Final = "dpone/output_dir"
+FAILURES: Final = "dpone/failures"
+
+#: Every key a materialization or failure may carry, with its meaning.
 METADATA_KEYS: dict[str, str] = {
-    "dpone/status": "committed, failed or blocked (the orchestrated run's status)",
-    "dpone/run_id": "the logical run id (names the job state file)",
-    "dpone/attempt": "the job state's attempt number (counts across resumes)",
-    "dpone/transitions": "the job state's whole lifecycle history",
-    "dpone/blockers": "blocker codes (empty when committed)",
-    "dpone/blocker_details": "each blocker's code, message and operator action",
-    "dpone/lock_key": "the concurrency key the run locked",
-    "dpone/resume_policy": "the resume policy the run was admitted under",
-    "dpone/decision": "why the run was admitted or refused",
-    "dpone/extracted_rows": "rows read from the source",
-    "dpone/inserted_rows": "rows inserted into the target",
-    "dpone/updated_rows": "rows updated in the target",
-    "dpone/final_rows": "rows in the target after the load (transfers)",
-    "dpone/duration_seconds": "wall time of the orchestrated run (lock to evidence)",
-    "dpone/tries": "tries of the underlying run (retries inside the run)",
-    "dpone/errors": "the last try's errors (redacted)",
-    "dpone/load_id": "the load id recorded in the target's ledger (transfers)",
-    "dpone/watermark_before": "the cursor watermark before the load (incremental)",
-    "dpone/watermark_after": "the cursor watermark committed with the load (incremental)",
-    "dpone/exit_code": "the command's exit code (commands)",
-    "dpone/partition_key": "the Dagster partition key (partitioned assets)",
-    "dpone/window_start": "the partition window's start, ISO-8601 (partitioned assets)",
-    "dpone/window_end": "the partition window's end, ISO-8601, exclusive (partitioned assets)",
-    "dpone/reused": "true when the run id had already committed in this Dagster run or a "
+    STATUS: "committed, failed or blocked (the orchestrated run's status)",
+    RUN_ID: "the logical run id (names the job state file)",
+    ATTEMPT: "the job state's attempt number (counts across resumes)",
+    TRANSITIONS: "the job state's whole lifecycle history",
+    BLOCKERS: "blocker codes (empty when committed)",
+    BLOCKER_DETAILS: "each blocker's code, message and operator action",
+    LOCK_KEY: "the concurrency key the run locked",
+    RESUME_POLICY: "the resume policy the run was admitted under",
+    DECISION: "why the run was admitted or refused",
+    EXTRACTED_ROWS: "rows read from the source",
+    INSERTED_ROWS: "rows inserted into the target",
+    UPDATED_ROWS: "rows updated in the target",
+    FINAL_ROWS: "rows in the target after the load (transfers)",
+    DURATION_SECONDS: "wall time of the orchestrated run (lock to evidence)",
+    TRIES: "tries of the underlying run (retries inside the run)",
+    ERRORS: "the last try's errors (redacted)",
+    LOAD_ID: "the load id recorded in the target's ledger (transfers)",
+    WATERMARK_BEFORE: "the cursor watermark before the load (incremental)",
+    WATERMARK_AFTER: "the cursor watermark committed with the load (incremental)",
+    EXIT_CODE: "the command's exit code (commands)",
+    PARTITION_KEY: "the Dagster partition key (partitioned assets)",
+    WINDOW_START: "the partition window's start, ISO-8601 (partitioned assets)",
+    WINDOW_END: "the partition window's end, ISO-8601, exclusive (partitioned assets)",
+    REUSED: "true when the run id had already committed in this Dagster run or a "
     "re-execution of it, so the process was not executed again",
-    "dpone/report": "the Markdown runbook of the run",
-    "dpone/report_json": "path of orchestrated_run.json (the latest invocation)",
-    "dpone/report_md": "path of orchestrated_run.md (the latest invocation)",
-    "dpone/attempt_report_json": "path of this invocation's immutable JSON report",
-    "dpone/job_state_file": "path of <run id>.job_state.json",
-    "dpone/output_dir": "the evidence directory",
-    "dagster/row_count": "rows in the target after the load (= dpone/final_rows)",
-    "dpone/failures": "failures only: asset key, status, run id and blockers of each process "
+    REPORT: "the Markdown runbook of the run",
+    REPORT_JSON: "path of orchestrated_run.json (the latest invocation)",
+    REPORT_MD: "path of orchestrated_run.md (the latest invocation)",
+    INVOCATION_REPORT_JSON: "path of this invocation's immutable JSON report (preferred)",
+    ATTEMPT_REPORT_JSON: "the same path as dpone/invocation_report_json (older name, kept)",
+    JOB_STATE_FILE: "path of <run id>.job_state.json",
+    OUTPUT_DIR: "the evidence directory",
+    ROW_COUNT: "rows in the target after the load (= dpone/final_rows)",
+    FAILURES: "failures only: asset key, status, run id and blockers of each process "
     "that did not commit",
 }
 
-#: Blockers a Dagster retry of the same step cannot clear; the failure disables retries.
-NON_RETRYABLE_BLOCKERS = frozenset(
-    {
-        "job_state.already_committed",
-        "job_state.resume_required",
-        "job_state.corrupt",
-        "job_state.run_id_conflict",
-        "lock.corrupt",
-    }
-)
+# -- definition (asset spec) metadata --------------------------------------------------
+MANIFEST: Final = "dpone/manifest"
+MANIFEST_SHA256: Final = "dpone/manifest_sha256"
+SELECTOR: Final = "dpone/selector"
+KIND: Final = "dpone/kind"
+RUN_ID_PREFIX: Final = "dpone/run_id_prefix"
+STRATEGY: Final = "dpone/strategy"
+SOURCE: Final = "dpone/source"
+TARGET: Final = "dpone/target"
+TABLE_NAME: Final = "dagster/table_name"
+CONCURRENCY_KEY: Final = "dpone/concurrency_key"
+PARTITIONS: Final = "dpone/partitions"
 
-#: What to do about each blocker from Dagster (the engine's actions speak CLI).
-DAGSTER_HINTS: dict[str, str] = {
-    "lock.concurrent_run": (
-        "In Dagster: an execution outside this run (another scheduler, or a run of another "
-        "code location) holds the concurrency key. Give the asset's pool a limit "
-        "(`dagster instance concurrency set <pool> 1`) so Dagster queues its own runs, and "
-        "re-execute this run once the holder finished."
-    ),
-    "lock.corrupt": "In Dagster: fix the lock record as described, then re-execute this run.",
-    "job_state.already_committed": (
-        "In Dagster: this run id already committed. To load it again, launch the run with the "
-        "tag `dpone/resume_policy=restart` (or configure DponeResource(resume_policy='restart'))."
-    ),
-    "job_state.already_running": (
-        "In Dagster: if the holder is gone, launch the run with the tag "
-        "`dpone/resume_policy=resume` to take over from the last checkpoint."
-    ),
-    "job_state.resume_required": (
-        "In Dagster: launch the run with the tag `dpone/resume_policy=resume` (continue from "
-        "the last checkpoint) or `restart` (from scratch); a re-execution of the Dagster run "
-        "that failed resumes its own run ids automatically."
-    ),
-    "job_state.corrupt": (
-        "In Dagster: restore or move the state file aside as described, then re-execute."
-    ),
-    "run.not_passed": (
-        "In Dagster: fix the cause, then re-execute the run from failure: it resumes from "
-        "the last checkpoint and skips processes that already committed."
-    ),
-    "run.interrupted": (
-        "In Dagster: re-execute the run from failure to resume from the last checkpoint."
-    ),
+#: Every key of an asset's definition metadata, with its meaning.
+DEFINITION_METADATA_KEYS: dict[str, str] = {
+    MANIFEST: "path of the manifest (read at run time)",
+    MANIFEST_SHA256: "the manifest file's hash when the code location loaded it",
+    SELECTOR: "the process's selector (read at run time)",
+    KIND: "transfer or command (read at run time)",
+    RUN_ID_PREFIX: "the start of every run id (read at run time)",
+    STRATEGY: "the transfer's strategy (transfers)",
+    SOURCE: "the source: connection.table, or connection (query) (transfers)",
+    TARGET: "the target: connection.table (transfers)",
+    TABLE_NAME: "the target table (transfers)",
+    CONCURRENCY_KEY: "the process's concurrency key, its op's pool (when set)",
+    PARTITIONS: "the partitions, e.g. daily from 2026-11-01 (partitioned; read at run time)",
+}
+
+# -- asset check metadata --------------------------------------------------------------
+JOB_STATE_STATUS: Final = "dpone/job_state_status"
+LEDGER_STATUS: Final = "dpone/ledger_status"
+
+#: Every key the ``dpone_committed`` check's result may carry, with its meaning.
+CHECK_METADATA_KEYS: dict[str, str] = {
+    RUN_ID: "the run id checked",
+    JOB_STATE_FILE: "path of <run id>.job_state.json",
+    JOB_STATE_STATUS: "the job state's status, or missing",
+    LOAD_ID: "the load id of the committed run (transfers)",
+    LEDGER_STATUS: "the target ledger's status of that load: committed, or missing (transfers)",
 }
 
 
-def _text(value: Any) -> dg.MetadataValue[Any]:
+# -- values --------------------------------------------------------------------------
+def _text(value: object) -> dg.TextMetadataValue:
     return dg.MetadataValue.text(redact(str(value)))
 
 
-def _scalar(value: Any) -> dg.MetadataValue[Any]:
+def _scalar(value: object) -> dg.MetadataValue[Any]:
     """A watermark (any JSON scalar) as the closest metadata type."""
     if isinstance(value, bool):
         return dg.MetadataValue.bool(value)
@@ -145,11 +203,23 @@ def redact_tree(value: Any) -> Any:
     return redact(str(value))
 
 
-def _json(value: Any) -> dg.MetadataValue[Any]:
+def _json(value: Any) -> dg.JsonMetadataValue:
     """JSON metadata whose every string went through the redactor."""
     return dg.MetadataValue.json(redact_tree(value))
 
 
+def _path(value: str) -> dg.PathMetadataValue:
+    return dg.MetadataValue.path(redact(value))
+
+
+def metadata_value(entry: Any) -> Any:
+    """A metadata entry's plain value (specs may hold raw values or ``MetadataValue``s)."""
+    if isinstance(entry, dg.MetadataValue):
+        return entry.value
+    return entry
+
+
+# -- materialization metadata ------------------------------------------------------------
 def report_metadata(
     report: OrchestratedRunReport,
     *,
@@ -158,78 +228,186 @@ def report_metadata(
 ) -> dict[str, dg.MetadataValue[Any]]:
     """The ``dpone/`` metadata of one orchestrated run (see :data:`METADATA_KEYS`)."""
     md: dict[str, dg.MetadataValue[Any]] = {
-        "dpone/status": _text(report.status),
-        "dpone/run_id": _text(report.run_id),
+        STATUS: _text(report.status),
+        RUN_ID: _text(report.run_id),
     }
     state = report.job_state
     if state is not None:
-        md["dpone/attempt"] = dg.MetadataValue.int(int(state.get("attempt", 0)))
-        md["dpone/transitions"] = _json(state.get("transitions") or [])
-    md["dpone/blockers"] = _json(list(report.blockers))
-    md["dpone/blocker_details"] = _json([d.model_dump(mode="json") for d in report.blocker_details])
-    md["dpone/lock_key"] = _text(report.lock_key)
-    md["dpone/resume_policy"] = _text(report.resume_policy)
-    md["dpone/decision"] = _text(report.decision)
-
-    run_result = report.run_result  # None when the process did not run (refused)
-    if run_result is not None:
-        result: Mapping[str, Any] = run_result.get("result") or {}
-        for name in ("extracted_rows", "inserted_rows", "updated_rows"):
-            md[f"dpone/{name}"] = dg.MetadataValue.int(int(result.get(name) or 0))
-        final_rows = result.get("final_rows")
-        if final_rows is not None:
-            md["dpone/final_rows"] = dg.MetadataValue.int(int(final_rows))
-            md["dagster/row_count"] = dg.MetadataValue.int(int(final_rows))
-        md["dpone/tries"] = dg.MetadataValue.int(len(run_result.get("attempts") or []))
-        if result.get("errors"):
-            md["dpone/errors"] = _json(list(result["errors"]))
-        if result.get("load_id"):
-            md["dpone/load_id"] = _text(result["load_id"])
-        for name in ("watermark_before", "watermark_after"):
-            if result.get(name) is not None:
-                md[f"dpone/{name}"] = _scalar(result[name])
-        if result.get("exit_code") is not None:
-            md["dpone/exit_code"] = dg.MetadataValue.int(int(result["exit_code"]))
-    md["dpone/duration_seconds"] = dg.MetadataValue.float(float(report.duration_seconds))
+        md[ATTEMPT] = dg.MetadataValue.int(int(state.get("attempt", 0)))
+        md[TRANSITIONS] = _json(state.get("transitions") or [])
+    md[BLOCKERS] = _json(list(report.blockers))
+    md[BLOCKER_DETAILS] = _json([d.model_dump(mode="json") for d in report.blocker_details])
+    md[LOCK_KEY] = _text(report.lock_key)
+    md[RESUME_POLICY] = _text(report.resume_policy)
+    md[DECISION] = _text(report.decision)
+    if report.run_result is not None:  # None when the process did not run (refused)
+        md.update(_run_result_metadata(report.run_result))
+    md[DURATION_SECONDS] = dg.MetadataValue.float(float(report.duration_seconds))
     if window is not None:
-        md["dpone/partition_key"] = _text(window.key)
-        md["dpone/window_start"] = _text(window.start)
-        md["dpone/window_end"] = _text(window.end)
-    md["dpone/reused"] = dg.MetadataValue.bool(reused)
-    md["dpone/report"] = dg.MetadataValue.md(redact(report.to_markdown()))
-    evidence = report.evidence
-    for key, name in (
-        ("report_json", "dpone/report_json"),
-        ("report_md", "dpone/report_md"),
-        ("attempt_report_json", "dpone/attempt_report_json"),
-    ):
-        if key in evidence:
-            md[name] = dg.MetadataValue.path(redact(evidence[key]))
-    md["dpone/job_state_file"] = dg.MetadataValue.path(redact(report.job_state_path))
-    md["dpone/output_dir"] = dg.MetadataValue.path(redact(report.output_dir))
+        md[PARTITION_KEY] = _text(window.key)
+        md[WINDOW_START] = _text(window.start)
+        md[WINDOW_END] = _text(window.end)
+    md[REUSED] = dg.MetadataValue.bool(reused)
+    md[REPORT] = dg.MetadataValue.md(redact(report.to_markdown()))
+    md.update(_evidence_metadata(report.evidence))
+    md[JOB_STATE_FILE] = _path(report.job_state_path)
+    md[OUTPUT_DIR] = _path(report.output_dir)
     return md
 
 
-def operator_action(code: str) -> str:
-    """The engine's runbook action for ``code`` plus what it means in Dagster."""
-    action = ACTIONS.get(code, "")
-    hint = DAGSTER_HINTS.get(code, "")
-    return " ".join(part for part in (action, hint) if part)
+def _run_result_metadata(run_result: Mapping[str, Any]) -> dict[str, dg.MetadataValue[Any]]:
+    """Rows, tries, errors, load id, watermarks and exit code of the run that ran."""
+    result: Mapping[str, Any] = run_result.get("result") or {}
+    md: dict[str, dg.MetadataValue[Any]] = {
+        EXTRACTED_ROWS: dg.MetadataValue.int(int(result.get("extracted_rows") or 0)),
+        INSERTED_ROWS: dg.MetadataValue.int(int(result.get("inserted_rows") or 0)),
+        UPDATED_ROWS: dg.MetadataValue.int(int(result.get("updated_rows") or 0)),
+    }
+    final_rows = result.get("final_rows")
+    if final_rows is not None:
+        md[FINAL_ROWS] = dg.MetadataValue.int(int(final_rows))
+        md[ROW_COUNT] = dg.MetadataValue.int(int(final_rows))
+    md[TRIES] = dg.MetadataValue.int(len(run_result.get("attempts") or []))
+    if result.get("errors"):
+        md[ERRORS] = _json(list(result["errors"]))
+    if result.get("load_id"):
+        md[LOAD_ID] = _text(result["load_id"])
+    for key, name in ((WATERMARK_BEFORE, "watermark_before"), (WATERMARK_AFTER, "watermark_after")):
+        if result.get(name) is not None:
+            md[key] = _scalar(result[name])
+    if result.get("exit_code") is not None:
+        md[EXIT_CODE] = dg.MetadataValue.int(int(result["exit_code"]))
+    return md
 
 
-def describe_failure(label: str, report: OrchestratedRunReport) -> str:
-    """One failed or blocked process: what happened, then what to do."""
-    lines = [f"{label}: {report.status} (run id {report.run_id!r})"]
-    for blocker in report.blocker_details:
-        lines.append(f"- {blocker.code}: {redact(blocker.message)}")
-        lines.append(f"  Action: {operator_action(blocker.code)}")
-    return "\n".join(lines)
+def _evidence_metadata(evidence: Mapping[str, str]) -> dict[str, dg.MetadataValue[Any]]:
+    """Evidence paths. A report written before invocations were named so has only the
+    ``attempt_report_json`` entry; both keys then point at it."""
+    md: dict[str, dg.MetadataValue[Any]] = {}
+    if "report_json" in evidence:
+        md[REPORT_JSON] = _path(evidence["report_json"])
+    if "report_md" in evidence:
+        md[REPORT_MD] = _path(evidence["report_md"])
+    invocation = evidence.get("invocation_report_json") or evidence.get("attempt_report_json")
+    if invocation:
+        md[INVOCATION_REPORT_JSON] = _path(invocation)
+        md[ATTEMPT_REPORT_JSON] = _path(invocation)
+    return md
 
 
-def failure_description(failures: Sequence[str], total: int) -> str:
-    """The ``dagster.Failure`` description for a step whose processes did not all commit."""
-    head = (
-        f"dpone: {len(failures)} of {total} selected process"
-        f"{'es' if total != 1 else ''} did not commit."
+def failures_metadata(
+    first_failure: Mapping[str, Any] | None, summaries: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """A failed step's metadata: the first failed process's, plus :data:`FAILURES`."""
+    metadata: dict[str, Any] = dict(first_failure) if first_failure else {}
+    metadata[FAILURES] = _json(list(summaries))
+    return metadata
+
+
+def run_id_of(metadata: Mapping[str, Any]) -> str | None:
+    """The run id a materialization's metadata records (None for a foreign one)."""
+    value = metadata.get(RUN_ID)
+    return str(metadata_value(value)) if value is not None else None
+
+
+# -- definition metadata -----------------------------------------------------------------
+def _partitions_text(parts: PartitionsSpec) -> str:
+    until = f" to {parts.end}" if parts.end else ""
+    return f"{parts.granularity} from {parts.start}{until}"
+
+
+def definition_metadata(process: DponeProcess) -> dict[str, Any]:
+    """Small, definition-time metadata (shown on the asset's page): the translator's default."""
+    spec = process.spec
+    metadata: dict[str, Any] = {
+        MANIFEST: dg.MetadataValue.path(str(process.manifest_path)),
+        MANIFEST_SHA256: process.manifest.sha256,
+        SELECTOR: process.selector,
+        KIND: spec.kind,
+    }
+    if isinstance(spec, TransferProcess):
+        metadata[STRATEGY] = dg.MetadataValue.json(
+            spec.strategy.model_dump(mode="json", exclude_defaults=False)
+        )
+        metadata[SOURCE] = (
+            f"{spec.source.connection}.{spec.source.table}"
+            if spec.source.table is not None
+            else f"{spec.source.connection} (query)"
+        )
+        metadata[TARGET] = f"{spec.target.connection}.{spec.target.table}"
+        metadata[TABLE_NAME] = spec.target.table
+    if spec.concurrency_key:
+        metadata[CONCURRENCY_KEY] = spec.concurrency_key
+    if spec.partitions is not None:
+        metadata[PARTITIONS] = _partitions_text(spec.partitions)
+    return metadata
+
+
+def runtime_metadata(process: DponeProcess, run_id_prefix: str) -> dict[str, Any]:
+    """What the resource reads at run time; added after the translator, so never lost."""
+    metadata: dict[str, Any] = {
+        MANIFEST: dg.MetadataValue.path(str(process.manifest_path)),
+        MANIFEST_SHA256: process.manifest.sha256,
+        SELECTOR: process.selector,
+        KIND: process.spec.kind,
+        RUN_ID_PREFIX: run_id_prefix,
+    }
+    if process.spec.partitions is not None:
+        metadata[PARTITIONS] = _partitions_text(process.spec.partitions)
+    return metadata
+
+
+@dataclass(frozen=True)
+class RuntimeMetadata:
+    """The :func:`runtime_metadata` of a spec, read back."""
+
+    manifest_path: str
+    manifest_sha256: str | None
+    selector: str
+    kind: str
+    run_id_prefix: str
+    partitioned: bool
+
+
+def read_runtime_metadata(spec: dg.AssetSpec) -> RuntimeMetadata:
+    """Read back :func:`runtime_metadata`; a spec without it was not built by dpone."""
+    metadata = spec.metadata
+    try:
+        manifest = str(metadata_value(metadata[MANIFEST]))
+        selector = str(metadata_value(metadata[SELECTOR]))
+    except KeyError as exc:
+        raise dg.DagsterInvariantViolationError(
+            f"asset {spec.key.to_user_string()} has no {exc.args[0]!r} metadata; "
+            "it was not built by @dpone_assets / build_dpone_assets"
+        ) from None
+    sha = metadata.get(MANIFEST_SHA256)
+    prefix = metadata.get(RUN_ID_PREFIX)
+    return RuntimeMetadata(
+        manifest_path=manifest,
+        manifest_sha256=str(metadata_value(sha)) if sha is not None else None,
+        selector=selector,
+        kind=str(metadata_value(metadata.get(KIND, "transfer"))),
+        run_id_prefix=str(metadata_value(prefix)) if prefix is not None else selector,
+        partitioned=PARTITIONS in metadata,
     )
-    return redact("\n\n".join([head, *failures]))
+
+
+# -- check metadata ----------------------------------------------------------------------
+def check_metadata(
+    *,
+    run_id: str,
+    job_state_file: str,
+    job_state_status: str,
+    load_id: str | None = None,
+    ledger_status: str | None = None,
+) -> dict[str, Any]:
+    """The ``dpone_committed`` check's metadata (see :data:`CHECK_METADATA_KEYS`)."""
+    metadata: dict[str, Any] = {
+        RUN_ID: run_id,
+        JOB_STATE_FILE: dg.MetadataValue.path(job_state_file),
+        JOB_STATE_STATUS: job_state_status,
+    }
+    if load_id is not None:
+        metadata[LOAD_ID] = load_id
+        metadata[LEDGER_STATUS] = ledger_status or "missing"
+    return metadata

@@ -23,6 +23,7 @@ from typing import Any
 import dagster as dg
 
 from dpone_core.manifest import CommandProcess, TransferProcess
+from dpone_dagster.metadata import definition_metadata
 from dpone_dagster.process import DponeProcess
 
 __all__ = ["DagsterDponeTranslator"]
@@ -132,32 +133,13 @@ class DagsterDponeTranslator:
         return process.spec_hash
 
     def get_metadata(self, process: DponeProcess) -> dict[str, Any]:
-        """Small, definition-time metadata (shown on the asset's page)."""
-        spec = process.spec
-        metadata: dict[str, Any] = {
-            "dpone/manifest": dg.MetadataValue.path(str(process.manifest_path)),
-            "dpone/manifest_sha256": process.manifest.sha256,
-            "dpone/selector": process.selector,
-            "dpone/kind": spec.kind,
-        }
-        if isinstance(spec, TransferProcess):
-            metadata["dpone/strategy"] = dg.MetadataValue.json(
-                spec.strategy.model_dump(mode="json", exclude_defaults=False)
-            )
-            metadata["dpone/source"] = (
-                f"{spec.source.connection}.{spec.source.table}"
-                if spec.source.table is not None
-                else f"{spec.source.connection} (query)"
-            )
-            metadata["dpone/target"] = f"{spec.target.connection}.{spec.target.table}"
-            metadata["dagster/table_name"] = spec.target.table
-        if spec.concurrency_key:
-            metadata["dpone/concurrency_key"] = spec.concurrency_key
-        if spec.partitions is not None:
-            parts = spec.partitions
-            until = f" to {parts.end}" if parts.end else ""
-            metadata["dpone/partitions"] = f"{parts.granularity} from {parts.start}{until}"
-        return metadata
+        """Small, definition-time metadata (shown on the asset's page).
+
+        :func:`dpone_dagster.metadata.definition_metadata`: manifest path and hash,
+        selector, kind; strategy, source, target and table name for transfers;
+        concurrency key and partitions when set.
+        """
+        return definition_metadata(process)
 
     def get_run_id_prefix(self, process: DponeProcess) -> str:
         """The start of every run id of this process: ``<prefix>_<partition key>``.
