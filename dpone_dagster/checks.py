@@ -8,21 +8,25 @@ transfer engine's own connection and ledger code, so the check and the loader
 can never disagree on where the ledger lives.
 
 It runs inside the materializing step (right after each process) and also on its
-own (select only the check): then it verifies the latest materialization's run id.
+own (select only the check): then it verifies the latest materialization's run id
+(:func:`checks_without_assets`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Set
 
 import dagster as dg
 
-from dpone_core.executor.transfer.ledger_status import ledger_status
+from dpone_core.errors import CorruptJobState
+from dpone_core.executor.transfer import ledger_status
 from dpone_core.lifecycle import JobStatus
 from dpone_core.redact import redact
-from dpone_core.state import CorruptJobState, JobState, JobStateStore
+from dpone_core.state import JobState, JobStateStore
+from dpone_dagster.metadata import check_metadata, run_id_of
+from dpone_dagster.process_ref import ProcessRef
 
-__all__ = ["CHECK_NAME", "check_spec", "evaluate_check"]
+__all__ = ["CHECK_NAME", "check_spec", "checks_without_assets", "evaluate_check"]
 
 CHECK_NAME = "dpone_committed"
 _DESCRIPTION = (
@@ -46,44 +50,71 @@ def _load_state(store: JobStateStore, run_id: str) -> tuple[JobState | None, str
     return state, f"job state {state.status.value} at attempt {state.attempt}"
 
 
-def evaluate_check(
-    *,
-    asset_key: dg.AssetKey,
-    store: JobStateStore,
-    run_id: str,
-    manifest_path: str,
-    selector: str,
-    is_transfer: bool,
-) -> dg.AssetCheckResult:
+def evaluate_check(store: JobStateStore, ref: ProcessRef, run_id: str) -> dg.AssetCheckResult:
     """Check ``run_id``'s durable evidence (see the module docstring)."""
     state, state_detail = _load_state(store, run_id)
-    metadata: dict[str, Any] = {
-        "dpone/run_id": run_id,
-        "dpone/job_state_file": dg.MetadataValue.path(store.location(run_id)),
-        "dpone/job_state_status": state.status.value if state is not None else "missing",
-    }
     committed = state is not None and state.status is JobStatus.COMMITTED
     details = [state_detail]
+    load_id: str | None = None
+    ledger: str | None = None
     ledger_ok = True
-    if committed and is_transfer:
-        assert state is not None
+    if state is not None and committed and ref.is_transfer:
         result = (state.run_result or {}).get("result") or {}
-        load_id = result.get("load_id")
-        if not load_id:
+        if not result.get("load_id"):
             ledger_ok = False
             details.append("the committed run result names no load id")
         else:
-            metadata["dpone/load_id"] = str(load_id)
-            lookup = ledger_status(manifest_path, selector, str(load_id))
-            metadata["dpone/ledger_status"] = lookup.status or "missing"
+            load_id = str(result["load_id"])
+            lookup = ledger_status(ref.manifest_path, ref.selector, load_id)
+            ledger = lookup.status
             details.append(lookup.detail)
             ledger_ok = lookup.status == "committed"
-    passed = committed and ledger_ok
     return dg.AssetCheckResult(
-        asset_key=asset_key,
+        asset_key=ref.asset_key,
         check_name=CHECK_NAME,
-        passed=passed,
-        metadata=metadata,
+        passed=committed and ledger_ok,
+        metadata=check_metadata(
+            run_id=run_id,
+            job_state_file=store.location(run_id),
+            job_state_status=state.status.value if state is not None else "missing",
+            load_id=load_id,
+            ledger_status=ledger,
+        ),
         description=redact("; ".join(details)),
         severity=dg.AssetCheckSeverity.ERROR,
     )
+
+
+def _latest_run_id(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> str | None:
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    if materialization is None:
+        return None
+    return run_id_of(materialization.metadata)
+
+
+def checks_without_assets(
+    context: dg.AssetExecutionContext,
+    store: JobStateStore,
+    materialized: Set[dg.AssetKey],
+) -> Iterator[dg.AssetCheckResult]:
+    """Checks selected without their asset verify the latest materialization's run id."""
+    assets_def = context.assets_def
+    siblings = frozenset(assets_def.keys)
+    selected = context.selected_asset_check_keys
+    for check_key in sorted(selected, key=lambda k: k.asset_key.to_user_string()):
+        if check_key.name != CHECK_NAME or check_key.asset_key in materialized:
+            continue
+        ref = ProcessRef.from_spec(assets_def.specs_by_key[check_key.asset_key], siblings)
+        run_id = _latest_run_id(context.instance, ref.asset_key)
+        if run_id is None:
+            yield dg.AssetCheckResult(
+                asset_key=ref.asset_key,
+                check_name=CHECK_NAME,
+                passed=False,
+                description="the asset has no dpone materialization to check yet",
+            )
+            continue
+        yield evaluate_check(store, ref, run_id)
