@@ -6,15 +6,23 @@ and reports the outcome as ``dpone/`` metadata. See docs/dagster.md.
 """
 
 from dpone_dagster.checks import CHECK_NAME
-from dpone_dagster.decorator import build_dpone_specs, dpone_assets
+from dpone_dagster.decorator import dpone_assets
 from dpone_dagster.factory import build_dpone_assets
-from dpone_dagster.metadata import METADATA_KEYS
+from dpone_dagster.metadata import (
+    CHECK_METADATA_KEYS,
+    DEFINITION_METADATA_KEYS,
+    METADATA_KEYS,
+    RESUME_POLICY_TAG,
+)
 from dpone_dagster.process import DponeProcess
-from dpone_dagster.resource import RESUME_POLICY_TAG, DponeResource
+from dpone_dagster.resource import DponeResource
+from dpone_dagster.specs import build_dpone_specs
 from dpone_dagster.translator import DagsterDponeTranslator
 
 __all__ = [
+    "CHECK_METADATA_KEYS",
     "CHECK_NAME",
+    "DEFINITION_METADATA_KEYS",
     "METADATA_KEYS",
     "RESUME_POLICY_TAG",
     "DagsterDponeTranslator",

@@ -9,17 +9,18 @@ every dependency points to an earlier op). The compute function is
 to write your own body instead.
 """
 
-from __future__ import annotations
-
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
-from dpone_dagster.decorator import _multi_asset, build_dpone_specs, op_name_for
+from dpone_dagster.invocation import StepResult
+from dpone_dagster.metadata import SELECTOR, metadata_value
+from dpone_dagster.multi_asset import dpone_multi_asset, op_name_for
 from dpone_dagster.process import DponeProcess, expand_manifest_paths, load_all, processes_of
-from dpone_dagster.resource import META_SELECTOR
+from dpone_dagster.resource import DponeResource
+from dpone_dagster.specs import build_dpone_specs
 from dpone_dagster.translator import DagsterDponeTranslator
 
 __all__ = ["MAX_PROCESSES_PER_OP", "build_dpone_assets"]
@@ -104,8 +105,8 @@ def build_dpone_assets(
             ]
             for index, chunk in enumerate(chunks, start=1):
                 name = _unique(base if len(chunks) == 1 else f"{base}_{index}", used_names)
-                members = [by_key[str(_selector(spec))] for spec in chunk]
-                decorate = _multi_asset(
+                members = [by_key[_selector(spec)] for spec in chunk]
+                decorate = dpone_multi_asset(
                     members,
                     name=name,
                     translator=translator,
@@ -121,9 +122,8 @@ def build_dpone_assets(
     return assets
 
 
-def _selector(spec: dg.AssetSpec) -> Any:
-    value = spec.metadata[META_SELECTOR]
-    return value.value if isinstance(value, dg.MetadataValue) else value
+def _selector(spec: dg.AssetSpec) -> str:
+    return str(metadata_value(spec.metadata[SELECTOR]))
 
 
 def _op_name(stem: str, partitions: str, pool: str, groups: int) -> str:
@@ -144,11 +144,15 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _compute_fn(resource_key: str) -> Any:
-    # ``context`` stays unannotated: under ``from __future__ import annotations`` Dagster
-    # would see the string "dg.AssetExecutionContext" and reject it.
-    def compute(context) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:  # type: ignore[no-untyped-def]
-        resource: Any = getattr(context.resources, resource_key)
+def _compute_fn(
+    resource_key: str,
+) -> Callable[
+    [dg.AssetExecutionContext], Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]
+]:
+    # No ``from __future__ import annotations`` in this module: Dagster reads the
+    # annotation of ``context`` as an object, and a string annotation is rejected.
+    def compute(context: dg.AssetExecutionContext) -> Iterator[StepResult]:
+        resource: DponeResource = getattr(context.resources, resource_key)
         yield from resource.materialize(context)
 
     return compute
