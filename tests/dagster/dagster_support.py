@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 
 from dpone_dagster import DponeResource
-from tests.conftest import Workspace
+from tests.support.workspace import Workspace
 
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parents[2]
@@ -91,6 +91,18 @@ def run(
         raise_on_error=False,
         **kwargs,
     )
+
+
+def repository_snapshot(defs: dg.Definitions, *, defer_snapshots: bool = False) -> str:
+    """The serialized repository snapshot a code server sends to the webserver and daemon.
+
+    Dagster has no public API for it; this is the one place the tests reach into
+    ``dagster._core`` (dpone_dagster itself never does).
+    """
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
+    snap = RepositorySnap.from_def(defs.get_repository_def(), defer_snapshots=defer_snapshots)
+    return dg.serialize_value(snap)
 
 
 def read_json(path: str | Path) -> Any:

@@ -91,7 +91,9 @@ def test_dagster_asset_materialize_from_the_command_line(tmp_path: Path) -> None
     assert "warehouse/landing_products (process 'products'): committed" in out
     assert "shop/refresh_report (process 'refresh_report'): committed" in out
     assert query(root / "data" / "warehouse.db", "select count(*) from landing_products") == [(50,)]
-    states = sorted(p.name for p in (root / ".dpone" / "orchestration-state").iterdir())
+    states = sorted(
+        p.name for p in (root / ".dpone" / "orchestration-state").glob("*.job_state.json")
+    )
     assert [s.split("_")[0] for s in states] == ["products", "refresh"]
 
 

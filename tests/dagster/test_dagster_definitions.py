@@ -10,8 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from dagster._core.remote_representation.external_data import RepositorySnap
-from dagster_support import materializations, run
+from dagster_support import materializations, repository_snapshot, run
 
 from dpone_dagster import (
     DagsterDponeTranslator,
@@ -20,7 +19,7 @@ from dpone_dagster import (
     build_dpone_assets,
     dpone_assets,
 )
-from tests.conftest import Workspace
+from tests.support.workspace import Workspace
 
 
 def _two_manifests(ws: Workspace) -> tuple[Path, Path]:
@@ -247,8 +246,7 @@ def test_repository_snapshot_serializes(ws: Workspace) -> None:
     defs = dg.Definitions(
         assets=build_dpone_assets([shop, reporting]), resources={"dpone": DponeResource()}
     )
-    snap = RepositorySnap.from_def(defs.get_repository_def(), defer_snapshots=True)
-    text = dg.serialize_value(snap)
+    text = repository_snapshot(defs, defer_snapshots=True)
     assert "landing_orders" in text and "db.example" not in text
 
 

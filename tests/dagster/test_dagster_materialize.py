@@ -34,8 +34,8 @@ from dpone_dagster import (
     build_dpone_assets,
     dpone_assets,
 )
-from dpone_dagster.metadata import DAGSTER_HINTS
-from tests.conftest import Workspace, recorder_command
+from dpone_dagster.failures import DAGSTER_HINTS
+from tests.support.workspace import Workspace, recorder_command
 
 
 def test_committed_metadata_value_by_value(ws: Workspace) -> None:

@@ -10,9 +10,9 @@ import pytest
 from dagster_support import materializations, run, step_failure
 
 from dpone_dagster import RESUME_POLICY_TAG, build_dpone_assets
-from dpone_dagster.metadata import DAGSTER_HINTS
+from dpone_dagster.failures import DAGSTER_HINTS
 from dpone_dagster.partitions import file_safe_partition_key
-from tests.conftest import Workspace, recorder_command
+from tests.support.workspace import Workspace, recorder_command
 
 _WRITE_WINDOW = (
     "import json, os\n"

@@ -7,8 +7,8 @@ import pytest
 from dagster_support import command, materializations, run
 
 from dpone_dagster import build_dpone_assets
-from tests.conftest import Workspace, all_text_under
 from tests.support.pg import drop_schema, dsn_with_password, new_schema, query
+from tests.support.workspace import Workspace, all_text_under
 
 
 @pytest.fixture

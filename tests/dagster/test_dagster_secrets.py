@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from dagster import DagsterInstance, Definitions, serialize_value
-from dagster._core.remote_representation.external_data import RepositorySnap
-from dagster_support import command, resource, run
+from dagster_support import command, repository_snapshot, resource, run
 
 from dpone_dagster import build_dpone_assets
-from tests.conftest import Workspace, all_text_under
+from tests.support.workspace import Workspace, all_text_under
 
 PASSWORD = "Hunter2-Pw-7f3a9c"
 ENV_PASSWORD = "EnvPw-b81e44d0"
@@ -47,11 +46,7 @@ def test_passwords_appear_in_no_metadata_log_or_snapshot(
     )
     assets = build_dpone_assets([manifest])
 
-    snapshot = serialize_value(
-        RepositorySnap.from_def(
-            Definitions(assets=assets, resources={"dpone": resource(ws)}).get_repository_def()
-        )
-    )
+    snapshot = repository_snapshot(Definitions(assets=assets, resources={"dpone": resource(ws)}))
     assert "dpone/manifest" in snapshot
     assert PASSWORD not in snapshot and ENV_PASSWORD not in snapshot
 

@@ -16,7 +16,7 @@ from dagster_support import (
 )
 
 from dpone_dagster import build_dpone_assets
-from tests.conftest import Workspace
+from tests.support.workspace import Workspace
 
 DAY1 = [
     (1, "placed", 100, "2026-01-01T08:00:00+00:00"),
