@@ -7,6 +7,7 @@ tests that need neither never import the driver.
 
 from tests.support.racing import race_at_once
 from tests.support.workspace import (
+    CLI_AT,
     EXEC_AT,
     RECORDER,
     Workspace,
@@ -15,6 +16,7 @@ from tests.support.workspace import (
 )
 
 __all__ = [
+    "CLI_AT",
     "EXEC_AT",
     "RECORDER",
     "Workspace",

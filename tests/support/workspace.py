@@ -21,6 +21,8 @@ SUPPORT = Path(__file__).parent
 RECORDER = str(SUPPORT / "recorder.py")
 #: A barrier for separate processes: ``python EXEC_AT <unix time> <argv...>``.
 EXEC_AT = str(SUPPORT / "exec_at.py")
+#: The same for `dpone` itself, imported before the instant: ``python CLI_AT <time> <args...>``.
+CLI_AT = str(SUPPORT / "cli_at.py")
 
 
 def recorder_command(*args: str) -> list[str]:
