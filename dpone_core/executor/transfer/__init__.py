@@ -9,21 +9,32 @@ each:
 
 ========================  ====================================================
 ``engine``                the load transaction, start to finish
-``connections``           URLs, engines, driver connections, quoting
+``connections``           URLs, engines, driver connections (``Endpoint``)
+``dialects``              what SQLite and PostgreSQL do differently: one
+                          ``Dialect`` object each (capabilities, sessions,
+                          SQL spelling, catalog reads)
+``fill``                  the fill path, chosen once (``choose_fill_path``),
+                          and filling staging along it
 ``names``                 ``schema.table`` names
-``introspect``            source/target columns, keys; manifest errors
-``typemap``               types of a target created by a load
+``shapes``                source columns and target definitions (plain data)
+``introspect``            source/target shapes checked against the manifest
+``typemap``               type families and the type tables of new targets
 ``ledger``                ``_dpone_loads``, load ids, watermarks
 ``ledger_status``         what the ledger says about one load (for checks)
 ``staging``               staging tables
 ``scratch``               SQLite scratch files that hold staging tables
-``extract``               the source query, its snapshot, the general path
+``extract``               the source query, its snapshot, the row stream
 ``sqlite_fast``           SQLite -> SQLite without Python in the loop
 ``pg_copy``               COPY into PostgreSQL
 ``strategies``            publishing staging into the target
 ``progress``              progress lines on stderr
+``errors``                ``TransferFailed`` and one-line error messages
 ``crash``                 the test-only ``DPONE_TEST_CRASH_AT`` hook
 ========================  ====================================================
+
+The engine never compares dialect names: it asks an endpoint's dialect
+(``target.dialect.copy_in``, ``db.dialect.upsert_head(...)``), and the one
+decision of how rows reach staging is ``fill.choose_fill_path``.
 """
 
 from dpone_core.executor.transfer.engine import run_transfer
