@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EXEC_AT, Workspace, all_text_under, recorder_command
+from tests.support import Workspace, all_text_under, recorder_command
 
 
 def _manifest(ws: Workspace, *args: str, name: str = "m.yml", **extra: object) -> Path:
@@ -37,64 +36,8 @@ def _wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-unty
         time.sleep(0.02)
 
 
-# -- the lifecycle / policy table, row by row, through the CLI ----------------------------
-
-
-@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
-def test_no_previous_state_runs(ws: Workspace, policy: str) -> None:
-    _manifest(ws)
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
-    )
-    assert code == 0, report
-    assert report["passed"] is True and report["status"] == "committed"
-    assert report["lock_acquired"] is True and report["blockers"] == []
-    state = ws.state("r1")
-    assert state["status"] == "committed" and state["attempt"] == 1
-    assert [t["status"] for t in state["transitions"]] == ["started", "running", "committed"]
-    assert len(ws.records()) == 1
-
-
-@pytest.mark.parametrize("policy", ["fail", "resume"])
-def test_committed_is_refused_and_state_untouched(ws: Workspace, policy: str) -> None:
-    _manifest(ws)
-    assert ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")[0] == 0
-    state_path = ws.state_dir / "r1.job_state.json"
-    before = state_path.read_bytes()
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
-    )
-    assert code == 1
-    assert report["status"] == "blocked"
-    assert report["blockers"] == ["job_state.already_committed"]
-    assert state_path.read_bytes() == before
-    assert len(ws.records()) == 1
-    # and a resume after the refusal still does not load it twice
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "resume"
-    )
-    assert report["blockers"] == ["job_state.already_committed"]
-    assert len(ws.records()) == 1
-
-
-def test_committed_restart_runs_again_from_scratch(ws: Workspace) -> None:
-    _manifest(ws)
-    assert ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")[0] == 0
-    code, _report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "restart"
-    )
-    assert code == 0
-    state = ws.state("r1")
-    assert state["attempt"] == 2 and state["generation"] == 2
-    assert [t["status"] for t in state["transitions"]] == [
-        "started",
-        "running",
-        "committed",
-        "started",
-        "running",
-        "committed",
-    ]
-    assert [r[1] for r in ws.records()] == ["1", "2"]
+# -- holders and lock records -------------------------------------------------------------
+# The resume-policy table and the many-racer races run on both backends in tests/contract/.
 
 
 def _start_holder(
@@ -106,166 +49,6 @@ def _start_holder(
     )
     _wait_for(lambda: (ws.root / "heartbeat.txt").exists())
     return proc
-
-
-@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
-def test_running_with_live_holder_is_refused(ws: Workspace, policy: str) -> None:
-    holder = _start_holder(ws, "r1", "--concurrency-key", "k1")
-    try:
-        code, report, _ = ws.orchestrate(
-            "--manifest",
-            "m.yml",
-            "--run-id",
-            "r1",
-            "--concurrency-key",
-            "other",
-            "--resume-policy",
-            policy,
-        )
-        assert code == 1
-        assert report["blockers"] == ["job_state.already_running"]
-        assert "alive" in report["blocker_details"][0]["message"]
-        assert ws.state("r1")["status"] == "running"
-        assert len(ws.records()) == 1
-        # the same key is refused at the lock
-        code, report, _ = ws.orchestrate(
-            "--manifest", "m.yml", "--run-id", "r2", "--concurrency-key", "k1"
-        )
-        assert report["blockers"] == ["lock.concurrent_run"]
-    finally:
-        os.killpg(holder.pid, signal.SIGKILL)
-        holder.wait()
-
-
-def test_kill_9_of_the_process_group_then_fail_resume(ws: Workspace) -> None:
-    holder = _start_holder(ws, "r1")
-    os.killpg(holder.pid, signal.SIGKILL)
-    holder.wait()
-    # the command died with its orchestrator: the heartbeat stops moving
-    beat = (ws.root / "heartbeat.txt").read_text()
-    time.sleep(0.3)
-    assert (ws.root / "heartbeat.txt").read_text() == beat
-    assert ws.state("r1")["status"] == "running"
-
-    # the key is free at once for another run id
-    _manifest(ws)
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "other", "--concurrency-key", "r1"
-    )
-    assert code == 0, report
-    assert report["stale_lock_replaced"] is True
-    assert report["replaced_holder"]["run_id"] == "r1"
-
-    # the same run id under the default policy: already running, holder gone
-    before = (ws.state_dir / "r1.job_state.json").read_bytes()
-    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
-    assert code == 1
-    assert report["blockers"] == ["job_state.already_running"]
-    assert "gone" in report["blocker_details"][0]["message"]
-    assert (ws.state_dir / "r1.job_state.json").read_bytes() == before
-
-    # resume takes over and commits
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "resume"
-    )
-    assert code == 0, report
-    state = ws.state("r1")
-    assert state["status"] == "committed" and state["attempt"] == 2 and state["generation"] == 1
-    assert "takeover" in (state["transitions"][2]["reason"] or "")
-
-
-def test_running_dead_holder_restart_takes_over_from_scratch(ws: Workspace) -> None:
-    holder = _start_holder(ws, "r1")
-    os.killpg(holder.pid, signal.SIGKILL)
-    holder.wait()
-    _manifest(ws)
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "restart"
-    )
-    assert code == 0, report
-    assert ws.state("r1")["generation"] == 2
-
-
-def _failed_run(ws: Workspace) -> None:
-    _manifest(ws, "--fail-times", "1", "--counter", "counter.txt")
-    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
-    assert code == 1 and report["status"] == "failed"
-    assert report["blockers"] == ["run.not_passed"]
-    assert ws.state("r1")["status"] == "failed" and ws.state("r1")["resumable"] is True
-
-
-def test_failed_then_fail_policy_requires_resume(ws: Workspace) -> None:
-    _failed_run(ws)
-    before = (ws.state_dir / "r1.job_state.json").read_bytes()
-    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
-    assert code == 1 and report["blockers"] == ["job_state.resume_required"]
-    assert (ws.state_dir / "r1.job_state.json").read_bytes() == before
-
-
-@pytest.mark.parametrize(("policy", "generation"), [("resume", 1), ("restart", 2)])
-def test_failed_then_resume_or_restart_commits(ws: Workspace, policy: str, generation: int) -> None:
-    _failed_run(ws)
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
-    )
-    assert code == 0, report
-    state = ws.state("r1")
-    assert (state["status"], state["attempt"], state["generation"]) == ("committed", 2, generation)
-    assert [t["status"] for t in state["transitions"]] == [
-        "started",
-        "running",
-        "failed",
-        "started",
-        "running",
-        "committed",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("policy", "expected"),
-    [("fail", "job_state.resume_required"), ("resume", None), ("restart", None)],
-)
-def test_blocked_previous_state(ws: Workspace, policy: str, expected: str | None) -> None:
-    from dpone_core.lifecycle import JobStatus
-    from dpone_core.state import AttemptHolder, LocalJobStateStore, admit_attempt, advance
-
-    _manifest(ws)
-    state = admit_attempt(
-        None,
-        run_id="r1",
-        process="job",
-        manifest_path="m.yml",
-        selector="job",
-        lock_key="r1",
-        output_dir="out",
-        holder=AttemptHolder(pid=1, host="h"),
-        from_scratch=False,
-    )
-    LocalJobStateStore(ws.state_dir).save(advance(state, JobStatus.BLOCKED, reason="seeded"))
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
-    )
-    if expected:
-        assert code == 1 and report["blockers"] == [expected]
-        assert ws.state("r1")["status"] == "blocked"
-    else:
-        assert code == 0 and ws.state("r1")["status"] == "committed"
-
-
-@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
-def test_corrupt_state_fails_closed_untouched(ws: Workspace, policy: str) -> None:
-    _manifest(ws)
-    ws.state_dir.mkdir(parents=True)
-    path = ws.state_dir / "r1.job_state.json"
-    path.write_bytes(b'{"run_id": "r1", "status": "comm')
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", policy
-    )
-    assert code == 1
-    assert report["blockers"] == ["job_state.corrupt"]
-    assert ".dpone/orchestration-state/r1.job_state.json" in report["blocker_details"][0]["message"]
-    assert path.read_bytes() == b'{"run_id": "r1", "status": "comm'
-    assert ws.records() == []
 
 
 def test_corrupt_lock_record_fails_closed_untouched(ws: Workspace) -> None:
@@ -283,91 +66,6 @@ def test_corrupt_lock_record_fails_closed_untouched(ws: Workspace) -> None:
 
 
 # -- concurrency ------------------------------------------------------------------------
-
-
-def _race(ws: Workspace, n: int = 16) -> list[tuple[int, dict[str, object]]]:
-    """Start n racers at one instant; the winner's command holds until the others are done.
-
-    Holding until every loser has exited (rather than for a fixed time) keeps
-    the race honest on a loaded machine: no racer can arrive after the winner
-    finished and win a second time legitimately.
-    """
-    _manifest(ws, "--until", "release.txt")
-    when = time.time() + 1.5
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                EXEC_AT,
-                str(when),
-                *ws.argv(
-                    "orchestrate",
-                    "run",
-                    "--format",
-                    "json",
-                    "--manifest",
-                    "m.yml",
-                    "--run-id",
-                    f"racer{i}",
-                    "--concurrency-key",
-                    "shared",
-                ),
-            ],
-            cwd=ws.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(n)
-    ]
-    deadline = time.monotonic() + 60
-    while sum(p.poll() is not None for p in procs) < n - 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    (ws.root / "release.txt").write_text("go")
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=90)
-        results.append((proc.returncode, json.loads(out) if out.strip() else {"stderr": err}))
-    return results
-
-
-def test_sixteen_processes_race_for_one_key(ws: Workspace) -> None:
-    results = _race(ws)
-    winners = [r for code, r in results if code == 0]
-    losers = [r for code, r in results if code != 0]
-    assert len(winners) == 1 and len(ws.records()) == 1
-    assert ws.records()[0][0] == winners[0]["run_id"]
-    assert all(r["blockers"] == ["lock.concurrent_run"] for r in losers), losers
-    for r in losers:  # refused attempts never create a job state
-        assert not (ws.state_dir / f"{r['run_id']}.job_state.json").exists()
-
-
-def test_sixteen_processes_race_over_a_stale_record(ws: Workspace) -> None:
-    from dpone_core.naming import file_safe_name
-
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    ws.lock_dir.mkdir(parents=True)
-    (ws.lock_dir / f"{file_safe_name('shared')}.lock.json").write_text(
-        json.dumps(
-            {
-                "schema_version": 1,
-                "key": "shared",
-                "run_id": "ghost",
-                "pid": dead.pid,
-                "host": socket.gethostname(),
-                "acquired_at": "2026-01-01T00:00:00.000000Z",
-                "heartbeat_at": "2026-01-01T00:00:00.000000Z",
-                "token": "deadbeef",
-                "pid_start_time": None,
-            }
-        )
-    )
-    results = _race(ws)
-    winners = [r for code, r in results if code == 0]
-    assert len(winners) == 1 and len(ws.records()) == 1
-    assert winners[0]["stale_lock_replaced"] is True
-    assert all(r["blockers"] == ["lock.concurrent_run"] for code, r in results if code != 0)
 
 
 def test_live_holder_keeps_key_past_ttl(ws: Workspace) -> None:
@@ -695,22 +393,3 @@ def test_dpone_run_executes_without_orchestration(ws: Workspace) -> None:
     assert result["passed"] and result["run_id"] == "x" and len(result["attempts"]) == 2
     assert not (ws.root / ".dpone").exists()
     assert "PASSED" in ws.dpone("run", "--manifest", "m.yml").stdout
-
-
-@pytest.mark.parametrize("policy", ["fail", "resume", "restart"])
-def test_a_run_id_of_another_process_is_never_taken_over(ws: Workspace, policy: str) -> None:
-    ws.write_manifest(
-        {
-            "a": {"kind": "command", "command": recorder_command("--record", "record.txt")},
-            "b": {"kind": "command", "command": recorder_command("--record", "record.txt")},
-        }
-    )
-    assert ws.orchestrate("--manifest", "m.yml", "--selector", "a", "--run-id", "r1")[0] == 0
-    before = (ws.state_dir / "r1.job_state.json").read_bytes()
-    code, report, _ = ws.orchestrate(
-        "--manifest", "m.yml", "--selector", "b", "--run-id", "r1", "--resume-policy", policy
-    )
-    assert code == 1 and report["blockers"] == ["job_state.run_id_conflict"]
-    assert "'a'" in report["blocker_details"][0]["message"]
-    assert (ws.state_dir / "r1.job_state.json").read_bytes() == before
-    assert len(ws.records()) == 1
