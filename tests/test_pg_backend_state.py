@@ -2,13 +2,12 @@
 
 States are written by holders of real leases (real advisory locks on real
 sessions); a holder "losing its session" is a real ``pg_terminate_backend``.
-The policy table of DESIGN.md section 6 runs row by row through the real
-orchestrator with both PostgreSQL components and a real command.
+The policy table of DESIGN.md section 6 runs on this backend (and on files)
+in tests/contract/test_policy_table.py.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 from collections.abc import Iterator
@@ -21,11 +20,7 @@ from dpone_core.backends.errors import JobStateConflict, LeaseLost
 from dpone_core.backends.postgres_connection import PostgresTarget
 from dpone_core.backends.postgres_locks import PostgresRunLock, PostgresRunLockManager
 from dpone_core.backends.postgres_state import PostgresJobStateStore
-from dpone_core.executor import RunManifestService
-from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
-from dpone_core.resume import ResumePolicy
-from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService
 from dpone_core.state import (
     AttemptHolder,
     CorruptJobState,
@@ -36,7 +31,6 @@ from dpone_core.state import (
     admit_attempt,
     advance,
 )
-from tests.support import recorder_command
 from tests.support.pg import TEST_DSN, query, terminate
 
 
@@ -303,132 +297,3 @@ def test_a_state_file_moves_into_postgres_and_resumes_there(
     loaded = store.load("r1")
     assert loaded is not None and loaded.attempt == 2 and loaded.status is JobStatus.RUNNING
     lock.release()
-
-
-# -- the policy table, row by row ------------------------------------------------------------
-
-
-def _manifest(root: Path) -> Path:
-    path = root / "m.yml"
-    command = recorder_command("--record", str(root / "record.txt"))
-    path.write_text(
-        "version: 1\nprocesses:\n  job:\n    kind: command\n    command: "
-        + repr(command).replace("'", '"')
-        + "\n"
-    )
-    return path
-
-
-def _records(root: Path) -> int:
-    path = root / "record.txt"
-    return len(path.read_text().splitlines()) if path.exists() else 0
-
-
-@pytest.mark.parametrize(
-    ("previous", "policy", "status", "blocker"),
-    [
-        ("none", "fail", "committed", None),
-        ("none", "resume", "committed", None),
-        ("none", "restart", "committed", None),
-        ("committed", "fail", "blocked", "job_state.already_committed"),
-        ("committed", "resume", "blocked", "job_state.already_committed"),
-        ("committed", "restart", "committed", None),
-        ("running_alive", "fail", "blocked", "job_state.already_running"),
-        ("running_alive", "resume", "blocked", "job_state.already_running"),
-        ("running_alive", "restart", "blocked", "job_state.already_running"),
-        ("running_dead", "fail", "blocked", "job_state.already_running"),
-        ("running_dead", "resume", "committed", None),
-        ("running_dead", "restart", "committed", None),
-        ("failed", "fail", "blocked", "job_state.resume_required"),
-        ("failed", "resume", "committed", None),
-        ("failed", "restart", "committed", None),
-        ("blocked", "fail", "blocked", "job_state.resume_required"),
-        ("blocked", "resume", "committed", None),
-        ("blocked", "restart", "committed", None),
-        ("corrupt", "fail", "blocked", "job_state.corrupt"),
-        ("corrupt", "resume", "blocked", "job_state.corrupt"),
-        ("corrupt", "restart", "blocked", "job_state.corrupt"),
-    ],
-)
-def test_policy_table_row(
-    tmp_path: Path,
-    schema: str,
-    target: PostgresTarget,
-    locks: PostgresRunLockManager,
-    store: PostgresJobStateStore,
-    previous: str,
-    policy: str,
-    status: str,
-    blocker: str | None,
-) -> None:
-    manifest = _manifest(tmp_path)
-    service = OrchestratedRunService(
-        lock_manager=locks,
-        handoff_builder=SchedulerHandoffBuilder(),
-        run_executor=RunManifestService(progress=io.StringIO()).execute,
-        job_state_store=store,
-    )
-
-    def run(policy: str) -> Any:
-        return service.run(
-            request=OrchestratedRunRequest(
-                manifest_path=str(manifest), run_id="r1", resume_policy=ResumePolicy(policy)
-            ),
-            output_dir=tmp_path / "out",
-        )
-
-    live: PostgresRunLock | None = None
-    assert store.load("r1") is None  # creates the tables
-    if previous == "committed":
-        assert run("fail").status == "committed"
-    elif previous in ("failed", "blocked", "corrupt"):
-        seeded = _admitted(None, None)
-        if previous == "failed":
-            seeded = advance(seeded, JobStatus.FAILED, reason="seeded")
-        elif previous == "blocked":  # started -> blocked: refused before it ran
-            seeded = advance(
-                seeded.model_copy(
-                    update={"status": JobStatus.STARTED, "transitions": seeded.transitions[:-1]}
-                ),
-                JobStatus.BLOCKED,
-                reason="seeded",
-            )
-        store.restore(seeded)
-        if previous == "corrupt":
-            query(f"UPDATE {schema}.job_states SET document = document - 'process'")
-    elif previous == "running_alive":
-        live = _acquire(locks, "elsewhere")
-        store.restore(_admitted(None, live, key="elsewhere"))
-    elif previous == "running_dead":
-        dead = _acquire(locks, "r1")
-        store.save(_admitted(None, dead))
-        _lose_session(dead)
-        dead.release()
-    before_row, before_runs = _row(schema), _records(tmp_path)
-    before_state = None if previous in ("none", "corrupt") else store.load("r1")
-
-    report = run(policy)
-
-    assert report.status == status, report.blocker_details
-    if blocker is None:
-        assert report.blockers == [] and _records(tmp_path) == before_runs + 1
-        state = store.load("r1")
-        assert state is not None and state.status is JobStatus.COMMITTED
-        expected_generation = (before_state.generation if before_state else 1) + (
-            1 if policy == "restart" and before_state is not None else 0
-        )
-        assert state.generation == expected_generation
-        if previous == "running_dead":
-            assert "takeover" in (state.transitions[-3].reason or "")
-    else:
-        assert report.blockers == [blocker]
-        assert _records(tmp_path) == before_runs
-        assert _row(schema) == before_row  # a refusal never rewrites the stored state
-        if previous == "running_dead":
-            assert "gone" in report.blocker_details[0].message
-        if previous == "running_alive":
-            assert "alive" in report.blocker_details[0].message
-        if previous == "corrupt":
-            assert schema in report.blocker_details[0].message
-    if live is not None:
-        live.release()
