@@ -23,7 +23,7 @@ import pytest
 
 from dpone_core.backends.postgres_connection import PostgresTarget
 from dpone_core.backends.postgres_locks import PostgresRunLockManager
-from tests.support import EXEC_AT, Workspace, all_text_under, recorder_command
+from tests.support import Workspace, all_text_under, recorder_command
 from tests.support.pg import TEST_DSN, drop_schema, dsn_with_password, new_schema, query, terminate
 
 DSN_ENV = "DPONE_ORCHESTRATION_DSN"
@@ -101,69 +101,7 @@ def _start_holder(ws: PgWorkspace, run_id: str = "r1") -> subprocess.Popen[str]:
     return holder
 
 
-def _at_once(n: int, argv_for: Any, cwd_for: Any, env: dict[str, str]) -> list[Any]:
-    """Start n processes that all reach the code under test at one instant."""
-    when = time.time() + 2.0
-    return [
-        subprocess.Popen(
-            [sys.executable, EXEC_AT, str(when), *argv_for(i)],
-            cwd=cwd_for(i),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **env},
-        )
-        for i in range(n)
-    ]
-
-
 # -- concurrency --------------------------------------------------------------------------
-
-
-def test_sixteen_hosts_race_for_one_key_and_exactly_one_executes(ws: PgWorkspace) -> None:
-    record, release = ws.root / "record.txt", ws.root / "release.txt"
-    hosts = [ws.root / f"host{i}" for i in range(16)]
-    for host in hosts:
-        host.mkdir()
-        _manifest(host, "--until", str(release), record=record)
-    procs = _at_once(
-        16,
-        lambda i: ws.argv(
-            "orchestrate",
-            "run",
-            "--format",
-            "json",
-            "--manifest",
-            "m.yml",
-            "--run-id",
-            f"racer{i}",
-            "--concurrency-key",
-            "shared",
-            "--lock-dir",
-            str(hosts[i] / ".dpone" / "locks"),
-            *ws.backend_args,
-        ),
-        lambda i: hosts[i],
-        ws.env,
-    )
-    # The winner's command holds the key until every loser has exited, so no
-    # late racer can legitimately win a second time.
-    deadline = time.monotonic() + 60
-    while sum(p.poll() is not None for p in procs) < 15 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    release.write_text("go")
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=60)
-        assert "Traceback" not in err, err
-        results.append((proc.returncode, json.loads(out)))
-    winners = [r for code, r in results if code == 0]
-    losers = [r for code, r in results if code != 0]
-    assert len(winners) == 1, [r.get("blockers") for _, r in results]
-    assert [r[0] for r in _records(record)] == [winners[0]["run_id"]]
-    assert all(r["blockers"] == ["lock.concurrent_run"] for r in losers), losers
-    # Refused attempts never create a job state.
-    assert query(f"SELECT run_id FROM {ws.schema}.job_states") == [(winners[0]["run_id"],)]
 
 
 def test_sixteen_processes_create_the_schema_once_without_errors(ws: PgWorkspace) -> None:
