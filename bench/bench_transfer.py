@@ -256,7 +256,7 @@ def child_rss(args: argparse.Namespace) -> int:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    transfer(args.src, args.dst, args.target, "append", fast_paths=args.path == "general")
+    transfer(args.src, args.dst, args.target, "append", fast_paths=args.path != "general")
     done.set()
     sampler.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
