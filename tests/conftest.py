@@ -7,15 +7,7 @@ from pathlib import Path
 
 import pytest
 
-# Re-exported for tests/dagster, which still imports them from here: they moved to
-# tests.support (import them from there); these re-exports go once those imports move.
-from tests.support.workspace import (  # noqa: F401
-    EXEC_AT,
-    RECORDER,
-    Workspace,
-    all_text_under,
-    recorder_command,
-)
+from tests.support.workspace import Workspace
 
 
 @pytest.fixture
