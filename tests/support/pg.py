@@ -1,4 +1,4 @@
-"""The local PostgreSQL for tests/test_pg_backend_*.py: its DSN, one schema per test, a password.
+"""The local PostgreSQL for tests/contract and tests/test_pg_backend_*.py: DSN, schemas, password.
 
 Tests never skip when the server is missing: they fail, because the backend
 they cover would then be untested. Each test gets its own schema (the
