@@ -6,7 +6,7 @@ The public API is listed in ``__all__`` and importable from here::
 
 Names are resolved on first use (PEP 562), so ``import dpone_core`` stays cheap
 and ``dpone --help`` never loads pydantic, PyYAML or a database driver. The
-deep import paths of DESIGN.md (``dpone_core.run``, ``dpone_core.locks``, ...)
+documented deep import paths (``dpone_core.run``, ``dpone_core.locks``, ...)
 keep working. See docs/architecture.md for what each module is.
 """
 

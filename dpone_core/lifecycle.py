@@ -1,4 +1,4 @@
-"""The job-state lifecycle of DESIGN.md section 6 as data plus one checking function.
+"""The job-state lifecycle (docs/orchestration.md, "Lifecycle") as data plus one check.
 
 Kept free of I/O so that every legal and illegal transition can be tested
 exhaustively; the store calls :func:`check_transition` before every write, so

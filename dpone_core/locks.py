@@ -1,4 +1,4 @@
-"""The DESIGN contract's import path for locks: the file backend and the lock protocol.
+"""The documented import path for locks: the file backend and the lock protocol.
 
 The implementation is :mod:`dpone_core.backends.file_locks`; the protocol and
 its value types are :mod:`dpone_core.backends.protocol`.

@@ -1,4 +1,4 @@
-"""Manifest models (pydantic) and loading (PyYAML): the format of DESIGN.md section 7.
+"""Manifest models (pydantic) and loading (PyYAML): the format of docs/manifests.md.
 
 A manifest is user input that schedulers feed us unattended, so every problem
 with it must surface as one :class:`~dpone_core.errors.ManifestError` line that
@@ -131,7 +131,7 @@ class TargetSpec(_Strict):
 
 
 class StrategySpec(_Strict):
-    """How rows reach the target (see DESIGN.md section 7 for the modes)."""
+    """How rows reach the target (docs/manifests.md describes the modes)."""
 
     mode: Literal["replace", "append", "merge", "incremental"] = "append"
     key: list[str] = Field(default_factory=list)

@@ -12,7 +12,7 @@ SCHEMA_VERSION = 1
 
 
 class OrchestratedRunReport(BaseModel):
-    """What ``dpone orchestrate run`` prints and keeps as evidence (DESIGN.md section 5)."""
+    """What ``dpone orchestrate run`` prints and keeps as evidence (docs/orchestration.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,4 +1,4 @@
-"""Resume planning: the policy table of DESIGN.md section 6 as one pure function.
+"""Resume planning: the policy table of docs/orchestration.md as one pure function.
 
 The orchestrator calls :meth:`ResumePolicyPlanner.plan` under the lock, after
 re-reading the state, so the decision and the transition that follows can

@@ -1,4 +1,4 @@
-"""The DESIGN contract's import path for the orchestrator (:mod:`dpone_core.orchestrator`).
+"""The documented import path for the orchestrator (:mod:`dpone_core.orchestrator`).
 
 ``from dpone_core.run import OrchestratedRunRequest, OrchestratedRunService`` keeps working.
 """

@@ -1,4 +1,4 @@
-"""The DESIGN contract's import path for job states: the model, the file store, the protocol.
+"""The documented import path for job states: the model, the file store, the protocol.
 
 The model is :mod:`dpone_core.job_state`, the file store
 :mod:`dpone_core.backends.file_state`, the protocol

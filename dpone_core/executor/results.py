@@ -52,7 +52,7 @@ AttemptRecord = TryRecord
 
 
 class RunResult(BaseModel):
-    """What a ``run_executor`` returns: the contract of DESIGN.md section 3."""
+    """What a ``run_executor`` returns: the contract in docs/architecture.md and README."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,7 +1,7 @@
-"""Compatibility name of :mod:`dpone_core.executor` (the DESIGN contract's import path).
+"""Compatibility name of :mod:`dpone_core.executor` (a documented import path).
 
-``from dpone_core.runtime import RunManifestService`` keeps working; new code
-imports from :mod:`dpone_core.executor`, whose name cannot be confused with
+``from dpone_core.runtime import RunManifestService`` keeps working (docs/orchestration.md,
+"Python API"); new code imports from :mod:`dpone_core.executor`, whose name cannot be confused with
 the orchestrator (:mod:`dpone_core.orchestrator`).
 """
 
