@@ -42,6 +42,9 @@ dates, times, timestamps (rendered in UTC, ISO format), intervals, UUIDs, JSON
 and anything else non-basic become their text form, arrays become JSON text;
 integers, floats, booleans (0/1), text and bytes pass unchanged.
 
+The tables live here; each dialect object applies them as its
+``target_type`` (:mod:`~dpone_core.executor.transfer.dialects`).
+
 When the target table already exists it is never altered: its column types win
 (staging uses them), it must have every source column, and extra target columns
 get their defaults.
