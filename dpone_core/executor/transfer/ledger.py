@@ -43,6 +43,7 @@ from decimal import Decimal
 from typing import Any
 
 from dpone_core.executor.transfer.connections import Endpoint
+from dpone_core.executor.transfer.errors import TransferFailed
 from dpone_core.executor.transfer.names import TableName
 
 __all__ = [
@@ -249,7 +250,7 @@ def mark_committed(
         ),
     )
     if count != 1:
-        raise RuntimeError(f"ledger row of load {load_id} vanished before its commit")
+        raise TransferFailed(f"ledger row of load {load_id} vanished before its commit")
 
 
 def committed_watermark(
