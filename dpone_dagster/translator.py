@@ -144,7 +144,7 @@ class DagsterDponeTranslator:
     def get_run_id_prefix(self, process: DponeProcess) -> str:
         """The start of every run id of this process: ``<prefix>_<partition key>``.
 
-        The selector by default (DESIGN.md section 8). Run ids name job states, so
+        The selector by default (docs/dagster.md). Run ids name job states, so
         two processes with one prefix would share states: override this when two
         manifests in one code location use the same selector.
         """

@@ -286,6 +286,15 @@ class OrchestrationBackend(Protocol):
         """Where locks and states live, safe to print (never a password)."""
         ...
 
+    def describe(self) -> str:
+        """The same as :attr:`location`, for messages."""
+        ...
+
+    def handoff_settings(self) -> BackendSettings:
+        """What a scheduler's ``dpone orchestrate run`` needs to use this backend,
+        environment references included (names, never values)."""
+        ...
+
     def close(self) -> None:
         """Close what the backend holds open (held locks are not touched)."""
         ...

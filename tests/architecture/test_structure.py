@@ -149,3 +149,20 @@ def _orchestrate_run_actions() -> list[argparse.Action]:
     orch = sub.choices["orchestrate"]
     osub = next(a for a in orch._actions if isinstance(a, argparse._SubParsersAction))
     return [a for a in osub.choices["run"]._actions if a.option_strings]
+
+
+def test_both_backends_satisfy_the_protocols(tmp_path: Path) -> None:
+    """Structural conformance, checked at run time (mypy checks the signatures)."""
+    from dpone_core.backends.protocol import JobStateStore, LockManager, OrchestrationBackend
+    from dpone_core.backends.selection import select_backend
+    from tests.support.pg import TEST_DSN
+
+    for choice in ("files", TEST_DSN):
+        backend = select_backend(choice, lock_dir=tmp_path / "l", state_dir=tmp_path / "s")
+        try:
+            assert isinstance(backend, OrchestrationBackend)
+            assert isinstance(backend.lock_manager, LockManager)
+            assert isinstance(backend.job_state_store, JobStateStore)
+            assert "password" not in backend.describe()
+        finally:
+            backend.close()
