@@ -44,7 +44,6 @@ import socket
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
@@ -54,6 +53,7 @@ from pydantic import ValidationError
 from dpone_core.backends.lease import checked_ttl, heartbeat_interval
 from dpone_core.backends.protocol import (
     BackendSettings,
+    HeldLockMixin,
     LockAcquisition,
     LockHolder,
     LockState,
@@ -242,7 +242,7 @@ class _Heartbeats:
 _HEARTBEATS = _Heartbeats()
 
 
-class RunLock:
+class RunLock(HeldLockMixin):
     """A held key of the file backend (a :class:`HeldLock`). Release it (or use ``with``).
 
     Made by :meth:`LocalRunLockManager.acquire`, not directly. The heartbeat
@@ -360,20 +360,6 @@ class RunLock:
                 finally:
                     _REGISTRY.discard(self._registry_key)
 
-    def __enter__(self) -> RunLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def __repr__(self) -> str:
-        state = "released" if self._released else "held"
-        return f"RunLock(key={self.key!r}, run_id={self._holder.run_id!r}, {state})"
 
 
 # --------------------------------------------------------------------------

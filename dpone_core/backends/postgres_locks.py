@@ -54,7 +54,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any, LiteralString
 
 import psycopg
@@ -66,6 +65,7 @@ from dpone_core.backends.postgres_errors import backend_error
 from dpone_core.backends.postgres_schema import ensure_schema, qualified
 from dpone_core.backends.protocol import (
     BackendSettings,
+    HeldLockMixin,
     LockAcquisition,
     LockHolder,
     LockState,
@@ -183,7 +183,7 @@ class _LeaseGone(DponeError):
     pass
 
 
-class PostgresRunLock:
+class PostgresRunLock(HeldLockMixin):
     """A key held through its own PostgreSQL session: a :class:`HeldLock` of this backend.
 
     Its watchdog thread beats the lease and notices a lost session; release it
@@ -360,20 +360,6 @@ class PostgresRunLock:
             finally:
                 self._conn.close()
 
-    def __enter__(self) -> PostgresRunLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def __repr__(self) -> str:
-        state = "released" if self._released else "held"
-        return f"PostgresRunLock(key={self.key!r}, run_id={self._holder.run_id!r}, {state})"
 
 
 class PostgresRunLockManager:

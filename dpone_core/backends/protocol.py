@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from types import TracebackType
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,6 +33,7 @@ __all__ = [
     "LOCK_SCHEMA_VERSION",
     "BackendSettings",
     "HeldLock",
+    "HeldLockMixin",
     "JobStateStore",
     "LockAcquisition",
     "LockHolder",
@@ -130,6 +131,32 @@ class HeldLock(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+_Held = TypeVar("_Held", bound=HeldLock)
+
+
+class HeldLockMixin:
+    """``with`` support and a readable repr, shared by every :class:`HeldLock` implementation.
+
+    A mixin, not a base class: it holds no state and knows no storage, so the
+    two backends still implement the protocol side by side.
+    """
+
+    def __enter__(self: _Held) -> _Held:
+        return self
+
+    def __exit__(
+        self: HeldLock,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self: HeldLock) -> str:
+        state = "released" if self.released else "held"
+        return f"{type(self).__name__}(key={self.key!r}, run_id={self.holder.run_id!r}, {state})"
 
 
 @dataclass(frozen=True)
