@@ -477,14 +477,17 @@ def test_a_missing_manifest_is_a_manifest_error(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- run ids
 
 
-def test_default_run_id_is_selector_and_utc_date(tmp_path: Path) -> None:
+def test_default_run_id_is_manifest_selector_and_utc_date(tmp_path: Path) -> None:
     before = datetime.now(UTC).strftime("%Y_%m_%d")
     run_id = default_run_id("orders")
+    assert default_run_id("orders", "/any/where/shop.yml").startswith("shop.orders_")
     after = datetime.now(UTC).strftime("%Y_%m_%d")
     assert run_id in {f"orders_{before}", f"orders_{after}"}
 
-    result, _, _ = execute(command_manifest(tmp_path, ["true"], name="nightly"))
-    assert result.run_id in {f"nightly_{before}", f"nightly_{after}"}
+    manifest = command_manifest(tmp_path, ["true"], name="nightly")
+    result, _, _ = execute(manifest)
+    stem = manifest.stem
+    assert result.run_id in {f"{stem}.nightly_{before}", f"{stem}.nightly_{after}"}
 
 
 def test_an_explicit_run_id_is_kept(tmp_path: Path) -> None:

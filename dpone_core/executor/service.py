@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from dpone_core.clock import utc_now, utc_now_iso
@@ -32,17 +33,28 @@ from dpone_core.manifest import (
 )
 from dpone_core.redact import redact
 
-__all__ = ["RunManifestService", "default_run_id"]
+__all__ = ["RunManifestService", "default_run_id", "manifest_identity"]
 
 
-def default_run_id(selector: str) -> str:
-    """The run id used when none is given: ``<selector>_<UTC date as YYYY_MM_DD>``.
+def default_run_id(selector: str, manifest_path: str | Path | None = None) -> str:
+    """The run id used when none is given: ``<manifest>.<selector>_<UTC date as YYYY_MM_DD>``.
 
     One run id per process per UTC day means a daily schedule that fires twice on
     the same day hits the same job state (and is refused or resumed), instead of
-    loading the day twice.
+    loading the day twice. The manifest's file name (without extension) comes
+    first, so two manifests with a process of the same name never share a run id;
+    it is the name, not the path, so every host and scheduler derives the same id
+    wherever the checkout lives. Without a manifest path: ``<selector>_<date>``.
     """
-    return f"{selector}_{utc_now().strftime('%Y_%m_%d')}"
+    day = utc_now().strftime("%Y_%m_%d")
+    if manifest_path is None:
+        return f"{selector}_{day}"
+    return f"{manifest_identity(manifest_path)}.{selector}_{day}"
+
+
+def manifest_identity(manifest_path: str | Path) -> str:
+    """What names a manifest in run ids: its file name without the extension."""
+    return Path(manifest_path).stem
 
 
 def _run_transfer(process: TransferProcess, ctx: ProcessContext) -> ProcessResult:
@@ -105,7 +117,7 @@ class RunManifestService:
         """Run ``request``; raises ``ManifestError``/``DponeUsageError`` for invalid input."""
         loaded = load_manifest(request.manifest_path)
         name, process = loaded.select(request.selector)
-        run_id = request.run_id if request.run_id is not None else default_run_id(name)
+        run_id = request.run_id if request.run_id is not None else default_run_id(name, loaded.path)
         connections = resolved_connections(loaded)
         tries = request.retry_attempts + 1
         checkpoint: dict[str, Any] | None = request.checkpoint

@@ -17,8 +17,10 @@ from dpone_core import blockers
 from dpone_core.backends.protocol import HeldLock, LockManager
 from dpone_core.blockers import BlockerDetail, detail
 from dpone_core.errors import CorruptJobState, JobStateConflict
+from dpone_core.executor.service import manifest_identity
 from dpone_core.job_state import AttemptHolder, JobState, admit_attempt, advance
 from dpone_core.lifecycle import JobStatus
+from dpone_core.liveness import local_process_alive
 from dpone_core.orchestrator.invocation import Invocation
 from dpone_core.resume import PreviousState, ResumePolicyPlanner
 
@@ -75,26 +77,42 @@ def _previous_state(
 ) -> PreviousState:
     if previous is None:
         return PreviousState(status=None)
-    other = previous.process if previous.process != inv.process else None
     return PreviousState(
         status=previous.status,
         holder_alive=_holder_alive(inv, previous, lock_manager),
-        other_process=other,
+        other_process=_other_owner(inv, previous),
     )
+
+
+def _other_owner(inv: Invocation, previous: JobState) -> str | None:
+    """Who else owns this run id (another process, or the same name in another manifest)."""
+    theirs = manifest_identity(previous.manifest_path)
+    if theirs != manifest_identity(inv.request.manifest_path):
+        return f"{previous.process} of manifest {theirs}"
+    return previous.process if previous.process != inv.process else None
 
 
 def _holder_alive(inv: Invocation, previous: JobState, lock_manager: LockManager) -> bool | None:
     """Is the process that left ``previous`` in ``running`` still alive?
 
-    If its lock key is ours, we hold that key now, and a holder never lets go
-    of its key while running: it is gone. Otherwise ask the lock manager
-    whether that key is still held under the token the state recorded.
+    The holder the state records is asked first: on this host its pid and
+    start time say for certain, whatever lock directory or key it used, and a
+    live holder is never taken over. Otherwise (another host) the key decides:
+    if it is ours, we hold it now and a holder never lets go of its key while
+    running, so it is gone; else the lock manager says whether that key is
+    still held under the token the state recorded.
     """
     if previous.status not in (JobStatus.RUNNING, JobStatus.STARTED):
         return None
+    holder = previous.holder
+    token = holder.lock_token if holder else None
+    if holder is not None and holder.host == socket.gethostname():
+        if holder.pid == os.getpid():
+            # This very process: alive only while it still holds that attempt's key.
+            return lock_manager.is_held(previous.lock_key, token) if token else None
+        return local_process_alive(holder.pid, holder.pid_start_time)
     if previous.lock_key == inv.lock_key:
         return False
-    token = previous.holder.lock_token if previous.holder else None
     if token is None:
         return None  # a state without a token cannot be checked: maybe alive
     return lock_manager.is_held(previous.lock_key, token)

@@ -74,7 +74,7 @@ class OrchestratedRunService:
         """Resolve the manifest, process, run id, lock key and output dir of one invocation."""
         loaded = load_manifest(request.manifest_path)
         process_name, process = loaded.select(request.selector)
-        run_id = request.run_id or _default_run_id(process_name)
+        run_id = request.run_id or _default_run_id(process_name, loaded.path)
         lock_key = request.concurrency_key or process.concurrency_key or run_id
         out_dir = Path(output_dir) if output_dir is not None else Path(default_output_dir(run_id))
         request = request.model_copy(update={"run_id": run_id, "selector": process_name})
@@ -95,7 +95,7 @@ class OrchestratedRunService:
         )
 
 
-def _default_run_id(selector: str) -> str:
+def _default_run_id(selector: str, manifest_path: Path) -> str:
     from dpone_core.executor.service import default_run_id
 
-    return default_run_id(selector)
+    return default_run_id(selector, manifest_path)

@@ -88,9 +88,12 @@ class Workspace:
         return proc.returncode, report, proc.stderr
 
     def state(self, run_id: str) -> dict[str, Any]:
+        return self.state_at(self.state_dir, run_id)
+
+    def state_at(self, state_dir: Path, run_id: str) -> dict[str, Any]:
         from dpone_core.state import LocalJobStateStore
 
-        return json.loads(LocalJobStateStore(self.state_dir).path_for(run_id).read_text())
+        return json.loads(LocalJobStateStore(state_dir).path_for(run_id).read_text())
 
     def records(self, name: str = "record.txt") -> list[list[str]]:
         path = self.root / name
