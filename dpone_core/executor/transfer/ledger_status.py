@@ -20,6 +20,8 @@ class LedgerLookup:
 
     status: str | None
     detail: str
+    #: False when the target or its ledger could not be read (then nobody knows).
+    readable: bool = True
 
 
 def ledger_status(manifest_path: str, selector: str, load_id: str) -> LedgerLookup:
@@ -50,11 +52,13 @@ def ledger_status(manifest_path: str, selector: str, load_id: str) -> LedgerLook
             read_only=True,
         )
     except Exception as exc:
-        return LedgerLookup(None, redact(f"cannot open the target to read the ledger: {exc}"))
+        reason = redact(f"cannot open the target to read the ledger: {exc}")
+        return LedgerLookup(None, reason, readable=False)
     try:
         row = find_load(target, ledger, load_id)
     except Exception as exc:
-        return LedgerLookup(None, redact(f"cannot read the ledger {ledger.display}: {exc}"))
+        reason = redact(f"cannot read the ledger {ledger.display}: {exc}")
+        return LedgerLookup(None, reason, readable=False)
     finally:
         target.close()
     if row is None:
