@@ -136,6 +136,10 @@ class StrategySpec(_Strict):
     mode: Literal["replace", "append", "merge", "incremental"] = "append"
     key: list[str] = Field(default_factory=list)
     cursor: str | None = None
+    #: What an incremental load does with source rows whose cursor is NULL (no watermark
+    #: can track them): ``error`` fails the load, ``include`` merges them on every load
+    #: (needs a key), ``skip`` leaves them out on purpose.
+    null_cursor: Literal["error", "include", "skip"] = "error"
 
     @field_validator("key", mode="before")
     @classmethod
@@ -152,6 +156,12 @@ class StrategySpec(_Strict):
         if self.mode == "incremental" and not self.cursor:
             raise _custom_error(
                 ("cursor",), "mode 'incremental' requires a cursor column (the watermark)"
+            )
+        if self.mode == "incremental" and self.null_cursor == "include" and not self.key:
+            raise _custom_error(
+                ("null_cursor",),
+                "'include' requires a key: rows with a NULL cursor are read on every load, "
+                "so without a key to merge on they would be appended again each time",
             )
         return self
 
@@ -229,6 +239,10 @@ class TransferProcess(_ProcessBase):
     target: TargetSpec
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     batch_size: int = Field(default=10000, gt=0)
+    #: Longest wait for a lock (PostgreSQL ``lock_timeout``, SQLite busy timeout).
+    lock_timeout_seconds: float | None = Field(default=None, gt=0)
+    #: Longest run of one statement (PostgreSQL ``statement_timeout``).
+    statement_timeout_seconds: float | None = Field(default=None, gt=0)
 
     @classmethod
     def _unknown_hint(cls, field: Any) -> str:
