@@ -18,6 +18,7 @@ JOB_RESUME_REQUIRED = "job_state.resume_required"
 JOB_CORRUPT = "job_state.corrupt"
 JOB_RUN_ID_CONFLICT = "job_state.run_id_conflict"
 JOB_WRITE_CONFLICT = "job_state.write_conflict"
+JOB_RESTART_WOULD_DUPLICATE = "job_state.restart_would_duplicate"
 RUN_NOT_PASSED = "run.not_passed"
 RUN_INTERRUPTED = "run.interrupted"
 
@@ -36,26 +37,34 @@ ACTIONS: dict[str, str] = {
     ),
     JOB_ALREADY_RUNNING: (
         "The job state says this run id is running. If its holder is alive, wait. If the "
-        "report says the holder is gone, re-run with `--resume-policy resume` to take over "
-        "from the last checkpoint, or `restart` to start from scratch."
+        "report says the holder is gone, re-run with `--resume-policy resume`: it takes over "
+        "from the last checkpoint and never publishes a load twice. Use `restart` (from "
+        "scratch) only to discard the previous attempt's work."
     ),
     JOB_RESUME_REQUIRED: (
         "A previous attempt of this run id failed or was blocked. Fix the cause shown in its "
-        "errors, then re-run with `--resume-policy resume` (continue) or `restart` (from scratch)."
+        "errors, then re-run with `--resume-policy resume` (continues, never publishes a load "
+        "twice); `restart` starts from scratch."
     ),
     JOB_CORRUPT: (
         "The job state file is unreadable and was left untouched. Inspect it (and the "
         "evidence under the output dir); restore or move it aside, then re-run."
     ),
     JOB_RUN_ID_CONFLICT: (
-        "This run id already belongs to another process. Run ids are per process: pass a "
-        "different --run-id (the default, <selector>_<date>, is unique per process)."
+        "This run id already belongs to another process (or another manifest). Run ids are "
+        "per process: pass a different --run-id (the default, <manifest>.<selector>_<date>, is "
+        "unique per manifest and process)."
     ),
     JOB_WRITE_CONFLICT: (
         "Another invocation changed this run id's job state first (it used another "
         "concurrency key or lock directory, or this invocation lost its lock), so nothing was "
         "overwritten. Read `dpone orchestrate status --run-id <id>` to see who holds the run, "
         "and give every scheduler of one run id the same concurrency key and backend."
+    ),
+    JOB_RESTART_WOULD_DUPLICATE: (
+        "A restart from scratch would append rows the previous attempt already published. "
+        "Re-run with `--resume-policy resume` (safe: the published load is recognised and not "
+        "repeated). To load the rows again on purpose, add `--allow-duplicate-load`."
     ),
     RUN_NOT_PASSED: (
         "The process ran and did not pass. Read the attempts' errors below, fix the cause, then "

@@ -25,8 +25,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 RUN_ID_HELP = (
-    "logical run id (default: <selector>_<UTC date as YYYY_MM_DD>, e.g. orders_2026_06_05, "
-    "so that every scheduler tick of one day is the same logical run)"
+    "logical run id (default: <manifest file name>.<selector>_<UTC date as YYYY_MM_DD>, e.g. "
+    "shop.orders_2026_06_05, so that every scheduler tick of one day is the same logical run)"
 )
 
 
@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"what to do when the run id has a previous state (default: {defaults.RESUME_POLICY})",
     )
     orun.add_argument(
+        flag("allow_duplicate_load"),
+        action="store_true",
+        help="let --resume-policy restart append rows the previous attempt already published "
+        "(refused otherwise: job_state.restart_would_duplicate)",
+    )
+    orun.add_argument(
         flag("output_dir"),
         help=f"evidence directory (default: {defaults.OUTPUT_ROOT}/<run-id>)",
     )
@@ -251,6 +257,7 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
             retry_backoff_seconds=args.retry_backoff_seconds,
             concurrency_key=args.concurrency_key,
             resume_policy=ResumePolicy(args.resume_policy),
+            allow_duplicate_load=args.allow_duplicate_load,
         )
         try:
             with signals_as_exceptions():

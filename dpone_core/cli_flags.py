@@ -29,6 +29,9 @@ ORCHESTRATE_RUN_FLAGS: dict[str, str] = {
     "resume_policy": "--resume-policy",
     "output_dir": "--output-dir",
     "format": "--format",
+    # A switch: rendered bare when True. Scheduler handoffs never pass it (a deliberate
+    # repeat is a one-off, not a schedule).
+    "allow_duplicate_load": "--allow-duplicate-load",
 }
 
 
@@ -38,8 +41,6 @@ def flag(field: str) -> str:
 
 
 def _text(value: object) -> str:
-    if isinstance(value, bool):
-        raise TypeError("boolean flags are not rendered")
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -53,6 +54,8 @@ def orchestrate_run_argv(values: Mapping[str, object]) -> list[str]:
     argv = ["orchestrate", "run"]
     for field, name in ORCHESTRATE_RUN_FLAGS.items():
         value = values.get(field)
-        if value is not None:
+        if value is True:
+            argv.append(name)
+        elif value is not None and value is not False:
             argv += [name, _text(value)]
     return argv

@@ -9,7 +9,12 @@ public entry point). See docs/architecture.md.
 
 from dpone_core.orchestrator.interrupts import InvalidInputAfterAdmission, OrchestrationInterrupted
 from dpone_core.orchestrator.invocation import default_output_dir
-from dpone_core.orchestrator.request import OrchestratedRunRequest, RunExecutor, RunOutcome
+from dpone_core.orchestrator.request import (
+    OrchestratedRunRequest,
+    RestartGuard,
+    RunExecutor,
+    RunOutcome,
+)
 from dpone_core.orchestrator.service import OrchestratedRunService
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "OrchestratedRunRequest",
     "OrchestratedRunService",
     "OrchestrationInterrupted",
+    "RestartGuard",
     "RunExecutor",
     "RunOutcome",
     "default_output_dir",

@@ -22,6 +22,7 @@ from dpone_core.job_state import AttemptHolder, JobState, admit_attempt, advance
 from dpone_core.lifecycle import JobStatus
 from dpone_core.liveness import local_process_alive
 from dpone_core.orchestrator.invocation import Invocation
+from dpone_core.orchestrator.request import RestartGuard
 from dpone_core.resume import PreviousState, ResumePolicyPlanner
 
 __all__ = ["Admission", "admit"]
@@ -42,7 +43,11 @@ class Admission:
 
 
 def admit(
-    inv: Invocation, lock: HeldLock, lock_manager: LockManager, planner: ResumePolicyPlanner
+    inv: Invocation,
+    lock: HeldLock,
+    lock_manager: LockManager,
+    planner: ResumePolicyPlanner,
+    restart_guard: RestartGuard,
 ) -> Admission:
     """Decide and record (``started`` + ``running`` in one write) or refuse."""
     try:
@@ -60,6 +65,13 @@ def admit(
             location = inv.store.location(inv.run_id)
             message = f"{message} (run id {inv.run_id!r}, state file {location})"
         return Admission(None, [detail(decision.blocker, message)], previous)
+    if decision.from_scratch and previous is not None and not inv.request.allow_duplicate_load:
+        risk = restart_guard(
+            inv.request.manifest_path, inv.request.selector, inv.run_id, previous.generation
+        )
+        if risk is not None:
+            inv.decision_message = f"{decision.message}; refused: {risk}"
+            return Admission(None, [detail(blockers.JOB_RESTART_WOULD_DUPLICATE, risk)], previous)
     state = _first_state(inv, previous, lock, from_scratch=decision.from_scratch)
     if decision.takeover:
         state = _with_reason(state, f"takeover: {decision.message}")

@@ -10,7 +10,7 @@ from pydantic import Field
 from dpone_core.executor.request import RunRequest
 from dpone_core.resume import ResumePolicy
 
-__all__ = ["OrchestratedRunRequest", "RunExecutor", "RunOutcome"]
+__all__ = ["OrchestratedRunRequest", "RestartGuard", "RunExecutor", "RunOutcome"]
 
 
 class OrchestratedRunRequest(RunRequest):
@@ -18,6 +18,9 @@ class OrchestratedRunRequest(RunRequest):
 
     concurrency_key: str | None = Field(default=None, min_length=1)
     resume_policy: ResumePolicy = ResumePolicy.FAIL
+    #: Let a from-scratch restart publish an ``append`` load whose rows the previous
+    #: generation already published (a deliberate repeat); refused otherwise.
+    allow_duplicate_load: bool = False
 
 
 class RunOutcome(Protocol):
@@ -31,3 +34,9 @@ class RunOutcome(Protocol):
 
 #: Runs one admitted attempt; the orchestrator calls it once per attempt.
 RunExecutor = Callable[[RunRequest], RunOutcome]
+
+
+#: ``(manifest_path, selector, run_id, previous_generation) -> why a from-scratch
+#: restart would publish rows twice, or None``; the default is
+#: :func:`dpone_core.executor.restart_guard.duplicate_risk`.
+RestartGuard = Callable[[str, str | None, str, int], str | None]

@@ -20,7 +20,7 @@ from dpone_core.manifest import load_manifest
 from dpone_core.orchestrator.admission import admit
 from dpone_core.orchestrator.attempt import end_attempt, execute
 from dpone_core.orchestrator.invocation import Invocation, default_output_dir
-from dpone_core.orchestrator.request import OrchestratedRunRequest, RunExecutor
+from dpone_core.orchestrator.request import OrchestratedRunRequest, RestartGuard, RunExecutor
 from dpone_core.report import OrchestratedRunReport
 from dpone_core.resume import ResumePolicyPlanner
 
@@ -36,12 +36,14 @@ class OrchestratedRunService:
         run_executor: RunExecutor,
         job_state_store: JobStateStore,
         planner: ResumePolicyPlanner | None = None,
+        restart_guard: RestartGuard | None = None,
     ) -> None:
         self.lock_manager = lock_manager
         self.handoff_builder = handoff_builder
         self.run_executor = run_executor
         self.job_state_store = job_state_store
         self.planner = planner or ResumePolicyPlanner()
+        self.restart_guard = restart_guard or _duplicate_risk
 
     def run(
         self, *, request: OrchestratedRunRequest, output_dir: str | Path | None = None
@@ -62,7 +64,7 @@ class OrchestratedRunService:
             refusal = [detail(code, acquisition.message)]
             return inv.finish("blocked", refusal, inv.peek_state(), None)
         with acquisition.lock as lock:
-            admission = admit(inv, lock, self.lock_manager, self.planner)
+            admission = admit(inv, lock, self.lock_manager, self.planner, self.restart_guard)
             if admission.state is None:
                 return inv.finish("blocked", admission.refusal, admission.previous, None)
             end = execute(inv, admission.state, lock, self.run_executor)
@@ -99,3 +101,11 @@ def _default_run_id(selector: str, manifest_path: Path) -> str:
     from dpone_core.executor.service import default_run_id
 
     return default_run_id(selector, manifest_path)
+
+
+def _duplicate_risk(
+    manifest_path: str, selector: str | None, run_id: str, previous_generation: int
+) -> str | None:
+    from dpone_core.executor.restart_guard import duplicate_risk
+
+    return duplicate_risk(manifest_path, selector, run_id, previous_generation)

@@ -135,6 +135,7 @@ def test_rendered_argv_parses_back_to_the_same_values() -> None:
         "resume_policy": "resume",
         "output_dir": "/o",
         "format": "json",
+        "allow_duplicate_load": True,
     }
     assert set(values) == set(ORCHESTRATE_RUN_FLAGS)
     args = build_parser().parse_args(orchestrate_run_argv(values))
