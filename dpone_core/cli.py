@@ -280,6 +280,9 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     _emit(report.to_json() if args.format == "json" else report.to_markdown())
+    if report.evidence_error is not None:
+        # After the run: the exit code stays the run's; the message names the path.
+        print(f"dpone: {report.evidence_error}", file=sys.stderr)
     return EXIT_OK if report.passed else EXIT_FAILED
 
 

@@ -16,6 +16,7 @@ accept both.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,11 @@ def plan_evidence(output_dir: Path, status: str) -> EvidencePaths:
 
 
 def write_evidence(paths: EvidencePaths, report: OrchestratedRunReport) -> None:
+    """Write the invocation's folder, then point the latest report at it.
+
+    Raises OSError when it cannot; a folder it could not finish is removed, so
+    no reader ever finds half an invocation.
+    """
     invocations = paths.invocation_dir.parent
     staging = invocations / f".{paths.invocation_dir.name}.tmp"
     try:
@@ -70,9 +76,13 @@ def write_evidence(paths: EvidencePaths, report: OrchestratedRunReport) -> None:
     except FileNotFoundError:  # the first invocation for this output dir
         invocations.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
-    write_synced(staging / REPORT_JSON, report.to_json())
-    write_synced(staging / REPORT_MD, report.to_markdown())
-    os.rename(staging, paths.invocation_dir)  # fails rather than replace an earlier one
+    try:
+        write_synced(staging / REPORT_JSON, report.to_json())
+        write_synced(staging / REPORT_MD, report.to_markdown())
+        os.rename(staging, paths.invocation_dir)  # fails rather than replace an earlier one
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     fsync_dir(invocations)
     # The top-level names are conveniences pointing at the durable invocation copy:
     # replaced atomically, but not fsynced (a crash can only leave the previous
@@ -111,4 +121,20 @@ def read_latest_report(
             continue
         if report.started_at >= since:
             return report
+    return None
+
+
+def check_output_dir(output_dir: Path) -> str | None:
+    """Why evidence cannot go to ``output_dir`` (creating it if missing), or None.
+
+    Asked before anything is locked or admitted, so an unusable directory is
+    invalid input, not a failure discovered after the run.
+    """
+    try:
+        if not output_dir.is_dir():
+            output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot be created ({exc.strerror or exc})"
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        return "is not writable"
     return None

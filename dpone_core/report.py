@@ -37,6 +37,8 @@ class OrchestratedRunReport(BaseModel):
     job_state_path: str
     output_dir: str
     evidence: dict[str, str] = Field(default_factory=dict)
+    #: Set when the evidence files could not be written (the run's outcome stands).
+    evidence_error: str | None = None
     started_at: str
     finished_at: str
     duration_seconds: float

@@ -121,5 +121,12 @@ class Invocation:
             finished_at=utc_now_iso(),
             duration_seconds=round(time.monotonic() - self.started, 6),
         )
-        write_evidence(paths, report)
+        try:
+            write_evidence(paths, report)
+        except OSError as exc:
+            # The run's outcome stands (and its state is recorded); only its evidence
+            # is missing, which the caller reports by the path.
+            why = exc.strerror or str(exc)
+            error = f"could not write the evidence to {paths.invocation_dir}: {why}"
+            return report.model_copy(update={"evidence_error": error})
         return report

@@ -15,6 +15,8 @@ from pathlib import Path
 from dpone_core import blockers
 from dpone_core.backends.protocol import JobStateStore, LockManager
 from dpone_core.blockers import detail
+from dpone_core.errors import DponeUsageError
+from dpone_core.evidence import check_output_dir
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.manifest import load_manifest
 from dpone_core.orchestrator.admission import admit
@@ -79,6 +81,10 @@ class OrchestratedRunService:
         run_id = request.run_id or _default_run_id(process_name, loaded.path)
         lock_key = request.concurrency_key or process.concurrency_key or run_id
         out_dir = Path(output_dir) if output_dir is not None else Path(default_output_dir(run_id))
+        unusable = check_output_dir(out_dir)
+        if unusable is not None:
+            expected = "expected a writable directory"
+            raise DponeUsageError(f"output dir {out_dir}: {unusable}; {expected}")
         request = request.model_copy(update={"run_id": run_id, "selector": process_name})
         settings = self.lock_manager.handoff_settings().merged(
             self.job_state_store.handoff_settings()
