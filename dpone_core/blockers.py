@@ -51,7 +51,7 @@ ACTIONS: dict[str, str] = {
         "evidence under the output dir); restore or move it aside, then re-run."
     ),
     JOB_RUN_ID_CONFLICT: (
-        "This run id already belongs to another process (or another manifest). Run ids are "
+        "This run id already belongs to another process. Run ids are "
         "per process: pass a different --run-id (the default, <manifest>.<selector>_<date>, is "
         "unique per manifest and process)."
     ),

@@ -69,8 +69,13 @@ def test_corrupt_lock_record_fails_closed_untouched(ws: Workspace) -> None:
 
 
 def test_live_holder_keeps_key_past_ttl(ws: Workspace) -> None:
-    holder = _start_holder(ws, "r1", "--lock-ttl-seconds", "1", sleep=3)
-    time.sleep(1.8)
+    _manifest(ws, "--sleep", "0.2", "--heartbeat", "heartbeat.txt", "--until", "release")
+    holder = ws.popen(
+        "orchestrate", "run", "--format", "json", "--manifest", "m.yml", "--run-id", "r1",
+        "--lock-ttl-seconds", "1",
+    )  # fmt: skip
+    _wait_for(lambda: (ws.root / "heartbeat.txt").exists())
+    time.sleep(1.8)  # past the TTL; the holder waits for "release", however slow the machine
     code, report, _ = ws.orchestrate(
         "--manifest",
         "m.yml",
@@ -82,7 +87,8 @@ def test_live_holder_keeps_key_past_ttl(ws: Workspace) -> None:
         "1",
     )
     assert code == 1 and report["blockers"] == ["lock.concurrent_run"]
-    out, _ = holder.communicate(timeout=30)
+    (ws.root / "release").touch()
+    out, _ = holder.communicate(timeout=60)
     assert holder.returncode == 0 and json.loads(out)["status"] == "committed"
     assert [r[0] for r in ws.records()] == ["r1"]
 
@@ -358,7 +364,7 @@ def test_stdout_is_only_the_report(ws: Workspace) -> None:
     proc = ws.dpone("orchestrate", "run", "--format", "json", "--manifest", "m.yml")
     assert proc.returncode == 0
     report = json.loads(proc.stdout)
-    assert report["run_id"].startswith("job_")
+    assert report["run_id"].startswith("m.job_")
     assert "hello-from-the-command" in report["run_result"]["result"]["stdout_tail"]
 
 

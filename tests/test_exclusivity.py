@@ -69,19 +69,3 @@ def test_default_run_ids_of_two_manifests_with_one_process_name_differ(tmp_path:
         assert report["run_id"].startswith(f"{manifest.stem}.orders_"), report["run_id"]
     assert codes == [0, 0]
     assert len(ws.records("r.txt")) == 2
-
-
-def test_a_run_id_of_another_manifest_is_refused_as_a_conflict(tmp_path: Path) -> None:
-    """Same stem, other directory, same explicit run id: never mistaken for one run."""
-    ws = Workspace(tmp_path)
-    record = str(tmp_path / "r.txt")
-    process = {"orders": {"kind": "command", "command": recorder_command("--record", record)}}
-    (tmp_path / "a").mkdir()
-    first = ws.write_manifest(process, name="a/shop.yml")
-    second = ws.write_manifest(process, name="crm.yml")
-    assert ws.orchestrate("--manifest", str(first), "--run-id", "daily")[0] == 0
-    code, report, _ = ws.orchestrate("--manifest", str(second), "--run-id", "daily")
-    assert code == 1
-    assert report["blockers"] == ["job_state.run_id_conflict"], report["blocker_details"]
-    assert "manifest shop" in report["blocker_details"][0]["message"]
-    assert len(ws.records("r.txt")) == 1

@@ -17,7 +17,6 @@ from dpone_core import blockers
 from dpone_core.backends.protocol import HeldLock, LockManager
 from dpone_core.blockers import BlockerDetail, detail
 from dpone_core.errors import CorruptJobState, JobStateConflict
-from dpone_core.executor.service import manifest_identity
 from dpone_core.job_state import AttemptHolder, JobState, admit_attempt, advance
 from dpone_core.lifecycle import JobStatus
 from dpone_core.liveness import local_process_alive
@@ -97,10 +96,12 @@ def _previous_state(
 
 
 def _other_owner(inv: Invocation, previous: JobState) -> str | None:
-    """Who else owns this run id (another process, or the same name in another manifest)."""
-    theirs = manifest_identity(previous.manifest_path)
-    if theirs != manifest_identity(inv.request.manifest_path):
-        return f"{previous.process} of manifest {theirs}"
+    """The other process this run id belongs to, if any.
+
+    Only the process name counts, not the manifest file: the same process may
+    be run from a renamed or relocated manifest (default run ids carry the
+    manifest's name, so two manifests never share one by default).
+    """
     return previous.process if previous.process != inv.process else None
 
 
