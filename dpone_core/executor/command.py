@@ -2,18 +2,20 @@
 
 Three properties matter more than convenience here:
 
-* **The command's whole process tree ends with the try.** The child leads its own
-  process group; a timeout, an interrupt of the orchestrator, or the leader's normal
-  exit all end with the group killed. Otherwise a leftover grandchild of try 1 would
+* **The command's whole process tree ends with the try.** The command runs under a
+  small supervisor (:mod:`dpone_core.executor.supervisor`) that leads a new process
+  group; a timeout, an interrupt of the orchestrator, or the command's normal exit
+  all end with the group killed. Otherwise a leftover grandchild of try 1 would
   still be writing while try 2 (or the next attempt admitted under the same lock)
-  runs. On Linux the child also gets ``PR_SET_PDEATHSIG=SIGKILL``, so a ``kill -9``
-  of the orchestrator does not leave the command running unsupervised.
+  runs. On Linux the supervisor also gets ``PR_SET_PDEATHSIG=SIGTERM``: when the
+  orchestrator dies, even by ``kill -9`` (which frees its lock at once), the
+  supervisor SIGKILLs the whole group, so a resumed run never overlaps a live tree.
 * **Bounded memory.** Output is drained by reader threads into fixed-size tails; a
   command that prints gigabytes costs a few kilobytes.
 * **No secrets.** Tails and error messages pass through :func:`redact`.
 
-Known limit: a descendant that starts its own session (``setsid``, daemons) leaves
-the group and is not tracked.
+Known limit: a descendant that starts its own session or process group (``setsid``,
+daemons, shells with job control) leaves the group and is not tracked.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -67,21 +70,90 @@ _PRCTL = _load_prctl()
 
 
 def _child_setup(parent_pid: int) -> Callable[[], None] | None:
-    """``preexec_fn`` that ties the child's life to the (thread that started it in the) parent.
+    """``preexec_fn`` that ties the supervisor's life to the (thread that started it in the) parent.
 
     Linux delivers the death signal when the *thread* that forked exits; ``run_command``
     waits in that same thread, so the thread outlives the child unless the process dies.
+    The signal is SIGTERM, which the supervisor turns into a SIGKILL of its whole group
+    (a SIGKILL here would kill the supervisor alone and leave the command running).
     """
     prctl = _PRCTL
     if prctl is None:
         return None
 
     def setup() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
     return setup
+
+
+_SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
+_NOT_STARTED = 127
+
+
+def _start_supervised(
+    argv: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``argv`` under the supervisor; the supervisor and the read end of its status pipe.
+
+    The supervisor gets the environment through an unlinked file, not only as its own
+    environment (see its docstring), and reports on the pipe whether the command
+    could be executed (see :func:`_start_error`).
+    """
+    if not sys.executable:
+        raise OSError(0, "no Python interpreter to run the supervisor (sys.executable)")
+    entries = b"".join(os.fsencode(f"{name}={value}") + b"\0" for name, value in env.items())
+    status_r, status_w = os.pipe()
+    try:
+        with tempfile.TemporaryFile() as env_file:
+            env_file.write(entries)
+            env_file.flush()
+            env_file.seek(0)
+            env_fd = env_file.fileno()
+            supervisor = [sys.executable, "-I", "-S", _SUPERVISOR, str(os.getpid())]
+            proc = subprocess.Popen(
+                [*supervisor, str(status_w), str(env_fd), "--", *argv],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(status_w, env_fd),
+                start_new_session=True,
+                preexec_fn=_child_setup(os.getpid()),  # see _child_setup
+            )
+    except BaseException:
+        os.close(status_r)
+        raise
+    finally:
+        os.close(status_w)
+    return proc, status_r
+
+
+def _start_error(status_fd: int) -> OSError | None:
+    """Wait for the supervisor's word: None once the command runs, else why it could not.
+
+    Errors keep their errno, so "not found" and "not executable" are told apart as
+    when the orchestrator executed the command itself.
+    """
+    with open(status_fd, "rb") as status_file:
+        status = status_file.read()  # end-of-file comes right after the exec
+    if status == b"ok":
+        return None
+    if status.startswith(b"error "):
+        code = int(status.split()[1])
+        return OSError(code, os.strerror(code))
+    return OSError(0, "the supervisor ended before starting the command")
+
+
+def _not_started(argv0: str, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return f"command not found: {argv0}"
+    if isinstance(error, PermissionError):
+        return f"command is not executable: {argv0}"
+    return f"command could not start: {argv0}: {error.strerror or error}"
 
 
 class _Tail:
@@ -242,29 +314,22 @@ def run_command(process: CommandProcess, ctx: ProcessContext) -> ProcessResult:
     if not Path(cwd).is_dir():
         return _failed(started, f"working directory not found: {cwd}")
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=_environment(process, ctx),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_child_setup(os.getpid()),  # see _child_setup
-        )
-    except FileNotFoundError:
-        return _failed(started, f"command not found: {argv[0]}")
-    except PermissionError:
-        return _failed(started, f"command is not executable: {argv[0]}")
+        proc, status_fd = _start_supervised(argv, Path(cwd), _environment(process, ctx))
     except OSError as exc:
         return _failed(started, f"command could not start: {argv[0]}: {exc.strerror or exc}")
 
     assert proc.stdout is not None and proc.stderr is not None
     stdout = _Tail(proc.stdout, f"dpone-stdout-{proc.pid}")
     stderr = _Tail(proc.stderr, f"dpone-stderr-{proc.pid}")
-    pgid = proc.pid  # start_new_session: the child leads its own group
+    pgid = proc.pid  # start_new_session: the supervisor leads the command's group
     timed_out = False
     try:
+        error = _start_error(status_fd)
+        if error is not None:  # no command ran; the supervisor exits at once
+            proc.wait()
+            stdout.join(_DRAIN_SECONDS)
+            stderr.join(_DRAIN_SECONDS)
+            return _failed(started, _not_started(argv[0], error))
         exited = _wait_exited(proc, process.timeout_seconds)
         timed_out = not exited
         # Either way the try is over: nothing it started may outlive it. The leader is
