@@ -17,7 +17,7 @@ the source's declared types:
   ======================================  ========================  ==============
   integer types (``INT`` anywhere)        ``bigint``                ``INTEGER``
   ``REAL``/``FLOAT``/``DOUBLE``           ``double precision``      ``REAL``
-  ``NUMERIC``/``DECIMAL``(p,s)            ``numeric``\\(p,s)          ``NUMERIC``
+  ``NUMERIC``/``DECIMAL``(p,s)            ``numeric``\\(p,s)          see below
   ``BOOLEAN``                             ``boolean``               ``BOOLEAN``
   ``TEXT``/``CHAR``/``VARCHAR``/``CLOB``  ``text``                  ``TEXT``
   ``DATE``                                ``date``                  ``DATE``
@@ -36,6 +36,12 @@ the source's declared types:
   ``text`` because SQLite never enforced ``n``. Values that SQLite stores as text
   (dates, times, JSON, UUIDs) are parsed by PostgreSQL on the way in; a value the
   declared type cannot hold fails the load with the database's message.
+
+Exact decimals (PostgreSQL ``numeric``; SQLite numeric types with text affinity,
+``DECIMAL TEXT(p,s)``) become ``NUMERIC`` in a new SQLite table when a REAL holds
+every value (``p <= 15``), else ``DECIMAL TEXT(p,s)``: the decimal's text, every
+digit (:func:`sqlite_decimal_type`). An existing target column that would round
+them is refused (:func:`rounding_reason`).
 
 PostgreSQL values bound for SQLite are converted on the source server: numerics,
 dates, times, timestamps (rendered in UTC, ISO format), intervals, UUIDs, JSON
@@ -58,15 +64,21 @@ from enum import StrEnum
 from typing import Literal
 
 __all__ = [
+    "DECIMAL_TEXT",
     "NUMERIC_MODIFIERS",
+    "REAL_DIGITS",
     "TO_POSTGRES",
     "TO_SQLITE",
     "ColumnType",
     "DialectName",
     "Family",
+    "decimal_digits",
     "pg_column_type",
     "pg_to_sqlite_cast",
+    "rounding_reason",
+    "sqlite_affinity",
     "sqlite_column_type",
+    "sqlite_decimal_type",
 ]
 
 #: The name a dialect object carries (:mod:`~dpone_core.executor.transfer.dialects`);
@@ -110,6 +122,27 @@ class ColumnType:
 NUMERIC_MODIFIERS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
 
 
+#: SQLite's declared type of exact decimals: TEXT affinity (the name contains ``TEXT``), so
+#: SQLite stores the decimal's text as it is instead of converting it to a REAL.
+DECIMAL_TEXT = "DECIMAL TEXT"
+#: Significant decimal digits that survive a round trip through a REAL (IEEE double).
+REAL_DIGITS = 15
+
+
+def sqlite_affinity(declared: str) -> str:
+    """SQLite's column affinity of a declared type (its five rules, in order)."""
+    upper = declared.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if "BLOB" in upper or not upper.strip():
+        return "BLOB"
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
 def sqlite_column_type(declared: str) -> ColumnType:
     """Family of a SQLite declared type: common names first, then SQLite's affinity rules."""
     upper = " ".join(declared.upper().split())
@@ -117,6 +150,8 @@ def sqlite_column_type(declared: str) -> ColumnType:
     family: Family
     if not upper:
         family = Family.UNTYPED
+    elif ("DECIMAL" in base or "NUMERIC" in base) and sqlite_affinity(base) == "TEXT":
+        family = Family.NUMERIC  # exact decimals kept as text (``DECIMAL TEXT(p,s)``)
     elif "BOOL" in base:
         family = Family.BOOLEAN
     elif base in ("DATE",):
@@ -237,6 +272,86 @@ TO_SQLITE: dict[Family, str] = {
     Family.UNTYPED: "TEXT",
     Family.OTHER: "TEXT",
 }
+
+
+def decimal_digits(column: ColumnType) -> tuple[int | None, int | None] | None:
+    """``(precision, scale)`` of a column that holds exact decimals, else None.
+
+    Exact decimals are PostgreSQL ``numeric`` and SQLite numeric types with TEXT affinity
+    (``DECIMAL TEXT(p,s)``); a SQLite ``NUMERIC`` column already holds binary numbers.
+    ``(None, None)``: unconstrained.
+    """
+    if column.family is not Family.NUMERIC:
+        return None
+    if column.dialect == "sqlite" and sqlite_affinity(column.declared) != "TEXT":
+        return None
+    match = NUMERIC_MODIFIERS.search(column.declared)
+    if match is None:
+        return None, None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+def sqlite_decimal_type(column: ColumnType) -> str:
+    """SQLite type of a new column for exact decimals: NUMERIC when a REAL holds them all."""
+    digits = decimal_digits(column)
+    if digits is None:
+        return TO_SQLITE[column.family]
+    precision, scale = digits
+    if precision is not None and precision <= REAL_DIGITS:
+        return "NUMERIC"
+    if precision is None:
+        return DECIMAL_TEXT
+    return f"{DECIMAL_TEXT}({precision},{scale})"
+
+
+_PG_INTEGER_DIGITS = {"smallint": 4, "int2": 4, "integer": 9, "int4": 9, "int": 9}
+_PG_INTEGER_DIGITS.update({"bigint": 18, "int8": 18})
+
+
+def rounding_reason(source: ColumnType, target: DialectName, declared: str) -> str | None:
+    """Why an existing target column of type ``declared`` would round ``source``'s values.
+
+    None when it holds every value exactly (or the source holds no exact decimals).
+    """
+    digits = decimal_digits(source)
+    if digits is None:
+        return None
+    precision, scale = digits
+    shown = f"numeric({precision},{scale})" if precision is not None else "unconstrained numeric"
+    if target == "sqlite":
+        affinity = sqlite_affinity(declared)
+        if affinity in ("TEXT", "BLOB"):
+            return None
+        if precision is not None and precision <= REAL_DIGITS:
+            return None
+        return (
+            f"{affinity} affinity keeps {REAL_DIGITS} significant digits of {shown} values; "
+            f"declare the column {sqlite_decimal_type(source)} (text affinity)"
+        )
+    text = " ".join(declared.lower().split())
+    base = NUMERIC_MODIFIERS.sub("", text).strip()
+    if base in ("numeric", "decimal"):
+        match = NUMERIC_MODIFIERS.search(text)
+        if match is None:
+            return None
+        to_precision, to_scale = int(match.group(1)), int(match.group(2) or 0)
+        if (
+            precision is not None
+            and scale is not None
+            and (scale <= to_scale and precision - scale <= to_precision - to_scale)
+        ):
+            return None
+        return f"{declared} rounds or overflows {shown} values"
+    if base in ("double precision", "float8", "real", "float4"):
+        limit = REAL_DIGITS if base in ("double precision", "float8") else 6
+        if precision is not None and precision <= limit:
+            return None
+        return f"{declared} keeps {limit} significant digits of {shown} values"
+    if base in _PG_INTEGER_DIGITS:
+        if precision is not None and scale == 0 and precision <= _PG_INTEGER_DIGITS[base]:
+            return None
+        return f"{declared} drops the fraction of {shown} values"
+    return None
 
 
 _PASS_TO_SQLITE = frozenset(

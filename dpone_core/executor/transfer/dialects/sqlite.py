@@ -1,8 +1,9 @@
 """SQLite: one file, one writer, ``sqlite3`` underneath, rows that may skip Python entirely.
 
 * Files are opened by absolute path (relative to the manifest) with a 30 s busy
-  timeout and explicit transactions (``BEGIN``/``COMMIT`` are issued by the
-  engine, never implicitly). A source file is opened read-only and must exist.
+  timeout (``lock_timeout_seconds`` overrides it) and explicit transactions
+  (``BEGIN``/``COMMIT`` are issued by the engine, never implicitly). A source
+  file is opened read-only and must exist.
 * A write transaction locks the whole file, and another file can be ``ATTACH``-ed
   to the target connection: both shape the fill path.
 * The load transaction itself serializes loads (the ledger claim takes the write
@@ -29,7 +30,12 @@ from dpone_core.executor.transfer.dialects.base import BatchWriter, Dialect, Row
 from dpone_core.executor.transfer.errors import TransferFailed
 from dpone_core.executor.transfer.names import TableName
 from dpone_core.executor.transfer.shapes import SourceColumn, SourceShape, TargetShape
-from dpone_core.executor.transfer.typemap import TO_SQLITE, ColumnType
+from dpone_core.executor.transfer.typemap import (
+    TO_SQLITE,
+    ColumnType,
+    Family,
+    sqlite_decimal_type,
+)
 
 if TYPE_CHECKING:
     from dpone_core.executor.transfer.connections import Endpoint
@@ -71,6 +77,7 @@ class SqliteDialect(Dialect):
     binds_any_type = False
     clones_staging = True
     scratch_staging = True
+    holds_nan = False
 
     bigint_type = "INTEGER"
     timestamp_type = "TEXT"
@@ -107,6 +114,17 @@ class SqliteDialect(Dialect):
 
     def prepare_session(self, driver: Any) -> None:
         driver.isolation_level = None
+
+    def apply_timeouts(
+        self, driver: Any, *, lock_timeout: float | None, statement_timeout: float | None
+    ) -> None:
+        # A statement timeout has no SQLite counterpart (documented); the busy timeout
+        # bounds the wait for another connection's lock.
+        if lock_timeout is not None:
+            driver.execute(f"PRAGMA busy_timeout = {max(int(lock_timeout * 1000), 1)}")
+
+    def cancel(self, driver: Any) -> None:
+        driver.interrupt()
 
     def same_database(self, mine: Endpoint, theirs: Endpoint) -> bool:
         a, b = mine.sqlite_path, theirs.sqlite_path
@@ -165,6 +183,8 @@ class SqliteDialect(Dialect):
     def target_type(self, column: ColumnType) -> str:
         if column.dialect == self.name:
             return column.declared
+        if column.family is Family.NUMERIC:
+            return sqlite_decimal_type(column)
         return TO_SQLITE[column.family]
 
     def staging_ddl(self, table_sql: str, body: str, *, becomes_target: bool) -> str:
