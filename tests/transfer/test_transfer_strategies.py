@@ -149,14 +149,16 @@ def test_incremental_with_key_merges_rows_past_the_watermark(
     _change_source(src)
     second = _load(src, dst, "incremental", ["order_id"], "updated_at", "r2")
     assert _target(dst) == _source(src)
-    # Only the updated and the inserted rows are past the first watermark.
-    assert second.extracted_rows == len(UPDATED) + len(INSERTED)
+    # Only the updated and the inserted rows are past the first watermark; the inclusive
+    # watermark re-reads the one row at it (merged, unchanged).
+    assert second.extracted_rows == len(UPDATED) + len(INSERTED) + 1
     assert (second.inserted_rows, second.updated_rows) == (3, 3)
     assert second.watermark_before == first.watermark_after
     assert _wm(second.watermark_after) == max(r[4] for r in _source(src))
 
     restarted = _load(src, dst, "incremental", ["order_id"], "updated_at", "r2", gen=2)
-    assert restarted.extracted_rows == 0
+    assert restarted.extracted_rows == 1  # the row at the watermark, re-read
+    assert (restarted.inserted_rows, restarted.updated_rows) == (0, 0)
     assert restarted.watermark_before == restarted.watermark_after == second.watermark_after
     assert _target(dst) == _source(src)
     _no_staging_left(dst)

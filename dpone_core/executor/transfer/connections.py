@@ -157,6 +157,25 @@ class Endpoint:
             raise
         self.run(f"RELEASE SAVEPOINT {name}")
 
+    def abandon(self) -> None:
+        """Stop whatever runs and close without a word (after a signal interrupted a statement).
+
+        The driver connection may be mid-statement: the statement is cancelled on the
+        server (PostgreSQL: a cancel request; SQLite: ``interrupt``), the socket closed,
+        and SQLAlchemy's pool never tries to reset it (which would log tracebacks).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.dialect.cancel(self.driver)
+        with contextlib.suppress(Exception):
+            self.driver.close()
+        with contextlib.suppress(Exception):
+            self.raw.invalidate()
+        with contextlib.suppress(Exception):
+            self.engine.dispose()
+
     def close(self) -> None:
         if self._closed:
             return
@@ -246,12 +265,21 @@ def open_endpoint(
     manifest: str,
     base_dir: Path,
     read_only: bool = False,
+    lock_timeout: float | None = None,
+    statement_timeout: float | None = None,
 ) -> Endpoint:
-    """Connect one side of a load; a URL problem is a ManifestError, a refusal TransferFailed."""
+    """Connect one side of a load; a URL problem is a ManifestError, a refusal TransferFailed.
+
+    ``lock_timeout``/``statement_timeout`` (seconds) bound lock waits and statements of the
+    session (see each dialect's ``apply_timeouts``).
+    """
     url, dialect = _resolve(role, process_name, connection_name, connections, manifest)
     endpoint = _connect(role, connection_name, url, dialect, base_dir, read_only)
     try:
         dialect.prepare_session(endpoint.driver)
+        dialect.apply_timeouts(
+            endpoint.driver, lock_timeout=lock_timeout, statement_timeout=statement_timeout
+        )
     except Exception as exc:
         endpoint.close()
         raise TransferFailed(

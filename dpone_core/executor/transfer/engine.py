@@ -75,7 +75,12 @@ from dpone_core.executor.transfer.staging import (
     drop_staging,
     plan_staging,
 )
-from dpone_core.executor.transfer.strategies import PublishCounts, publish
+from dpone_core.executor.transfer.strategies import (
+    PublishCounts,
+    drop_loaded_boundary_rows,
+    publish,
+)
+from dpone_core.executor.transfer.typemap import rounding_reason
 from dpone_core.manifest import TransferProcess
 
 __all__ = ["run_transfer"]
@@ -164,6 +169,14 @@ class _Load:
             raise
         except Exception as exc:
             return self._failed(exc)
+        except BaseException:
+            # A signal (SIGTERM/SIGINT turned into an exception) interrupted a statement,
+            # perhaps one waiting for a lock: cancel it on the server and drop the
+            # connections quietly; the orchestrator records the interruption.
+            for endpoint in (source, target):
+                if endpoint is not None:
+                    endpoint.abandon()
+            raise
         finally:
             for endpoint in (source, target):
                 if endpoint is not None:
@@ -178,6 +191,8 @@ class _Load:
             manifest=self.file,
             base_dir=self.ctx.manifest_dir,
             read_only=read_only,
+            lock_timeout=self.process.lock_timeout_seconds,
+            statement_timeout=self.process.statement_timeout_seconds,
         )
 
     def _validate_spec(self) -> None:
@@ -208,7 +223,7 @@ class _Load:
                 f"(source columns: {listed})",
             )
 
-    def _validate_target(self, shape: TargetShape, source: SourceShape) -> None:
+    def _validate_target(self, shape: TargetShape, source: SourceShape, target: Endpoint) -> None:
         insertable = {column.name for column in shape.insertable}
         missing = [name for name in source.names if name not in insertable]
         if missing:
@@ -217,6 +232,17 @@ class _Load:
                 f"a table with every source column; {self.target_name.display!r} lacks "
                 f"{', '.join(missing)}",
             )
+        for column in source.columns:
+            declared = shape.declared(column.name)
+            reason = rounding_reason(column.type, target.dialect.name, declared)
+            if reason is not None:
+                raise self._error(
+                    "target.table",
+                    f"columns that hold the source's values exactly; column {column.name!r} "
+                    f"of {self.target_name.display!r} ({declared or 'no type'}) would round "
+                    f"source values of type {column.type.declared}: {reason}, or drop the "
+                    "table and let the transfer create it",
+                )
 
     # ------------------------------------------------------------------ the load
 
@@ -275,6 +301,17 @@ class _Load:
         staged, source_max = self._fill(source, target, shape, plan, path, watermark_before)
         self.staged_rows = staged
         crash_point("after_staging")
+        if (
+            self.mode == "incremental"
+            and not self.key
+            and self.cursor is not None
+            and self.window is None
+            and watermark_before is not None
+            and target_shape is not None
+        ):
+            drop_loaded_boundary_rows(
+                target, plan, self.target_name, target_shape, self.cursor, watermark_before
+            )
 
         counts, final_rows = self._publish(target, shape, plan, target_shape, staged)
         watermark_after = (
@@ -338,7 +375,7 @@ class _Load:
             target, self.target_name, file=self.file, field_name=self._field("target.table")
         )
         if target_shape is not None:
-            self._validate_target(target_shape, shape)
+            self._validate_target(target_shape, shape, target)
         if self.cursor is None:
             return target_shape, None
         watermark = committed_watermark(
@@ -371,6 +408,7 @@ class _Load:
             window=self.window,
             target_dialect=target.dialect,
             schema=sqlite_fast.ATTACHED_SCHEMA if path is FillPath.ATTACH else None,
+            null_cursor=self.process.strategy.null_cursor,
         )
         return fill_staging(
             path,
@@ -443,6 +481,15 @@ class _Load:
             checkpoint=self._checkpoint(),
         )
 
+    def _timeout_hint(self, message: str) -> str:
+        """Which manifest setting ended the wait, when a timeout did."""
+        lock, statement = self.process.lock_timeout_seconds, self.process.statement_timeout_seconds
+        if lock is not None and ("lock timeout" in message or "database is locked" in message):
+            return f" (lock_timeout_seconds={lock:g})"
+        if statement is not None and "statement timeout" in message:
+            return f" (statement_timeout_seconds={statement:g})"
+        return ""
+
     def _replayed(self, row: LedgerRow) -> ProcessResult:
         self.stage = "committed"
         self.staged_rows = row.extracted_rows
@@ -468,6 +515,7 @@ class _Load:
             message = str(exc)
         else:
             message = f"transfer failed while {self.stage}: {describe_exception(exc)}"
+        message += self._timeout_hint(message)
         self.progress.finish(message)
         return ProcessResult(
             status="failed",

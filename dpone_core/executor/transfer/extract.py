@@ -5,7 +5,16 @@ filtered by
 
 * the partition window ``[window_start, window_end)`` on the cursor column when
   the run has one (it replaces the watermark filter), else
-* ``cursor > watermark`` for ``incremental`` loads once a watermark exists.
+* ``cursor >= watermark`` for ``incremental`` loads once a watermark exists: the
+  watermark is inclusive, so a row committed later with a cursor *equal* to it is
+  read by the next load (a key merges the re-read boundary rows; without a key the
+  engine drops boundary rows already in the target), and
+* ``strategy.null_cursor`` for rows whose cursor is NULL: ``skip`` and ``error``
+  leave them out (``error`` first counts them in the same snapshot and fails the
+  load when there are any), ``include`` reads them on every load.
+
+Values a target cannot hold are adapted on the way: a float NaN bound for SQLite
+(which would store NULL) travels as the text ``'NaN'``.
 
 Rows and the new watermark (``max(cursor)`` over the same filter) are read in
 one snapshot of the source -- a ``REPEATABLE READ, READ ONLY`` transaction on
@@ -22,19 +31,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from dpone_core.executor.transfer.connections import Endpoint
 from dpone_core.executor.transfer.dialects import Dialect
-from dpone_core.executor.transfer.dialects.base import BatchWriter
+from dpone_core.executor.transfer.dialects.base import BatchWriter, Rows
+from dpone_core.executor.transfer.errors import TransferFailed
 from dpone_core.executor.transfer.progress import Progress
 from dpone_core.executor.transfer.shapes import SourceShape, source_from_clause
+from dpone_core.executor.transfer.typemap import Family
 
 __all__ = [
     "Extraction",
     "Window",
     "begin_snapshot",
     "build_extraction",
+    "check_null_cursors",
     "end_snapshot",
     "executemany_sink",
     "iter_batches",
@@ -56,6 +68,14 @@ class Extraction:
     select_sql: str
     max_sql: str | None
     params: tuple[Any, ...]
+    cursor: str | None = None
+    #: ``SELECT count(*)`` of source rows with a NULL cursor (``null_cursor: error``).
+    null_sql: str | None = None
+    #: Positions of float columns whose NaN the target cannot hold (sent as ``'NaN'``).
+    nan_columns: tuple[int, ...] = ()
+
+
+NullCursor = Literal["error", "include", "skip"]
 
 
 def build_extraction(
@@ -69,6 +89,7 @@ def build_extraction(
     window: Window | None,
     target_dialect: Dialect,
     schema: str | None = None,
+    null_cursor: NullCursor = "error",
 ) -> Extraction:
     """The extraction query on ``db`` (``schema`` reads the table from an attached SQLite).
 
@@ -92,15 +113,53 @@ def build_extraction(
             if window.end:
                 conditions.append(f"{q_cursor} < {db.ph}")
                 params.append(window.end)
-        elif incremental and watermark is not None:
-            conditions.append(f"{q_cursor} > {db.ph}")
-            params.append(watermark)
+        elif incremental:
+            if watermark is not None:
+                since = f"{q_cursor} >= {db.ph}"
+                params.append(watermark)
+                conditions.append(
+                    f"({since} OR {q_cursor} IS NULL)" if null_cursor == "include" else since
+                )
+            elif null_cursor != "include":
+                conditions.append(f"{q_cursor} IS NOT NULL")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     select_sql = f"SELECT {', '.join(select_list)} FROM {from_clause}{where}"
     max_sql = (
         f"SELECT max({db.quote(cursor)}) FROM {from_clause}{where}" if cursor is not None else None
     )
-    return Extraction(select_sql=select_sql, max_sql=max_sql, params=tuple(params))
+    null_sql = None
+    if cursor is not None and incremental and window is None and null_cursor == "error":
+        null_sql = f"SELECT count(*) FROM {from_clause} WHERE {db.quote(cursor)} IS NULL"
+    nan_columns: tuple[int, ...] = ()
+    if not target_dialect.holds_nan and db.dialect.holds_nan:
+        nan_columns = tuple(
+            position
+            for position, name in enumerate(columns)
+            if shape.column(name).type.family is Family.FLOAT
+        )
+    return Extraction(
+        select_sql=select_sql,
+        max_sql=max_sql,
+        params=tuple(params),
+        cursor=cursor,
+        null_sql=null_sql,
+        nan_columns=nan_columns,
+    )
+
+
+def check_null_cursors(db: Endpoint, extraction: Extraction) -> None:
+    """TransferFailed when the source has rows whose cursor is NULL (``null_cursor: error``)."""
+    if extraction.null_sql is None:
+        return
+    count = int(db.scalar(extraction.null_sql) or 0)
+    if count:
+        rows = "1 source row has" if count == 1 else f"{count:,} source rows have"
+        raise TransferFailed(
+            f"{rows} a NULL cursor {extraction.cursor!r}: no watermark can track them, and an "
+            "incremental load does not skip rows silently; set strategy.null_cursor to "
+            "'include' (merged on every load; needs a key) or 'skip' (left out), or give "
+            "them cursor values"
+        )
 
 
 def begin_snapshot(db: Endpoint) -> None:
@@ -141,9 +200,30 @@ def stream_rows(
     progress: Progress,
 ) -> int:
     """The general path: fetch a batch, write it, repeat. Returns the rows moved."""
+    if extraction.nan_columns:
+        write = _nan_as_text(write, extraction.nan_columns)
     total = 0
     for rows in iter_batches(source, extraction, batch_size):
         write(rows)
         total += len(rows)
         progress.add(len(rows))
     return total
+
+
+def _nan_as_text(write: BatchWriter, positions: tuple[int, ...]) -> BatchWriter:
+    """Send a float NaN as the text ``'NaN'`` (SQLite would store a NaN REAL as NULL)."""
+
+    def fixed(rows: Rows) -> None:
+        out = rows
+        for index, row in enumerate(rows):
+            if any(row[p] != row[p] for p in positions):  # only NaN differs from itself
+                if out is rows:
+                    out = list(rows)
+                values = list(row)
+                for p in positions:
+                    if values[p] != values[p]:
+                        values[p] = "NaN"
+                out[index] = tuple(values)
+        write(out)
+
+    return fixed

@@ -42,6 +42,7 @@ from dpone_core.executor.transfer.dialects import Dialect
 from dpone_core.executor.transfer.extract import (
     Extraction,
     begin_snapshot,
+    check_null_cursors,
     end_snapshot,
     executemany_sink,
     max_cursor,
@@ -176,6 +177,8 @@ def fill_staging(
     ``reader`` is the endpoint the extraction was built for: the target itself when
     ``path.reads_through_target``, else the source.
     """
+    if path.reads_through_target:
+        check_null_cursors(target, extraction)
     if path.in_database:
         rows = sqlite_fast.fill_staging(target, extraction, staging_sql, columns, progress)
         return rows, max_cursor(target, extraction)
@@ -187,6 +190,7 @@ def fill_staging(
     move = _SNAPSHOT_MOVERS[path]
     begin_snapshot(reader)
     try:
+        check_null_cursors(reader, extraction)
         rows = move(reader, target, extraction, staging_sql, columns, batch_size, progress)
         source_max = max_cursor(reader, extraction)
     except BaseException:

@@ -23,7 +23,11 @@ any, target missing     the staging table is renamed to the target (rows written
                         target without one is merged with ``UPDATE ... FROM`` +
                         ``INSERT ... WHERE NOT EXISTS`` instead.
 ``incremental``         as ``merge`` when a key is given, else as ``append``; staging only
-                        holds rows past the watermark (or in the window).
+                        holds rows at or past the watermark (or in the window). Without
+                        a key, staged rows at the watermark that equal a target row at
+                        the watermark in every column are dropped first
+                        (:func:`drop_loaded_boundary_rows`): the inclusive watermark
+                        re-reads them, and they were loaded before.
 ======================  ==================================================================
 
 Counts: ``inserted`` are new target rows; ``updated`` are existing rows whose
@@ -39,6 +43,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dpone_core.executor.transfer.connections import Endpoint
 from dpone_core.executor.transfer.extract import Window
@@ -46,7 +51,7 @@ from dpone_core.executor.transfer.names import TableName
 from dpone_core.executor.transfer.shapes import TargetShape
 from dpone_core.executor.transfer.staging import StagingPlan
 
-__all__ = ["PublishCounts", "key_index_name", "publish"]
+__all__ = ["PublishCounts", "drop_loaded_boundary_rows", "key_index_name", "publish"]
 
 _PG_IDENTIFIER_MAX = 63
 
@@ -95,6 +100,37 @@ def publish(
     if target_shape.has_unique_key(key):
         return _native_upsert(db, staging, target, target_shape, key)
     return _update_then_insert(db, staging, target, target_shape, key)
+
+
+def drop_loaded_boundary_rows(
+    db: Endpoint,
+    staging: StagingPlan,
+    target: TableName,
+    shape: TargetShape,
+    cursor: str,
+    watermark: Any,
+) -> int:
+    """Keyless incremental: drop staged rows at the watermark that the target already has.
+
+    A staged row whose cursor equals the watermark and which equals, column for column
+    (NULLs equal), a target row with that cursor was loaded by an earlier load; a row
+    that differs arrived later and stays. Returns the rows dropped.
+    """
+    q_cursor = db.quote(cursor)
+    same = " AND ".join(
+        f"NOT ({_comparable(db, shape, c, 't')} {db.dialect.distinct_operator} "
+        f"{_comparable(db, shape, c, 's')})"
+        for c in staging.columns
+    )
+    return max(
+        db.run(
+            f"DELETE FROM {db.table(staging.table)} AS s WHERE s.{q_cursor} = {db.ph} AND "
+            f"EXISTS (SELECT 1 FROM {db.table(target)} AS t WHERE t.{q_cursor} = {db.ph} "
+            f"AND {same})",
+            (watermark, watermark),
+        ),
+        0,
+    )
 
 
 def _not_null(db: Endpoint, key: Sequence[str], alias: str = "") -> str:

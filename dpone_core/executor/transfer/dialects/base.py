@@ -82,6 +82,9 @@ class Dialect(ABC):
     clones_staging: ClassVar[bool]
     #: Staging for an existing target lives in a scratch database file next to it.
     scratch_staging: ClassVar[bool]
+    #: As a target, stores a floating-point NaN as NaN (SQLite turns it into NULL, so
+    #: rows bound for it carry the text ``'NaN'`` instead).
+    holds_nan: ClassVar[bool]
 
     # -- SQL spelling ---------------------------------------------------------------------
 
@@ -137,6 +140,16 @@ class Dialect(ABC):
     @abstractmethod
     def prepare_session(self, driver: Any) -> None:
         """Session settings every load relies on (explicit transactions, text styles)."""
+
+    @abstractmethod
+    def apply_timeouts(
+        self, driver: Any, *, lock_timeout: float | None, statement_timeout: float | None
+    ) -> None:
+        """Session limits in seconds: how long to wait for a lock, how long one statement runs."""
+
+    @abstractmethod
+    def cancel(self, driver: Any) -> None:
+        """Stop the statement running on ``driver`` (from a signal handler's aftermath)."""
 
     @abstractmethod
     def same_database(self, mine: Endpoint, theirs: Endpoint) -> bool:

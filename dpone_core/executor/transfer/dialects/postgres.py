@@ -72,6 +72,7 @@ class PostgresDialect(Dialect):
     binds_any_type = True
     clones_staging = False
     scratch_staging = False
+    holds_nan = True
 
     bigint_type = "BIGINT"
     timestamp_type = "TIMESTAMPTZ"
@@ -96,6 +97,23 @@ class PostgresDialect(Dialect):
         for statement in _SESSION:
             driver.execute(literal_sql(statement))
         driver.commit()
+
+    def apply_timeouts(
+        self, driver: Any, *, lock_timeout: float | None, statement_timeout: float | None
+    ) -> None:
+        for setting, seconds in (
+            ("lock_timeout", lock_timeout),
+            ("statement_timeout", statement_timeout),
+        ):
+            if seconds is not None:
+                milliseconds = max(int(seconds * 1000), 1)
+                driver.execute(literal_sql(f"SET {setting} = {milliseconds}"))
+        driver.commit()
+
+    def cancel(self, driver: Any) -> None:
+        # A cancel request on its own connection; the server stops the statement (also
+        # one that waits for a lock), so the session does not linger holding its locks.
+        driver.cancel_safe(timeout=5.0)
 
     def same_database(self, mine: Endpoint, theirs: Endpoint) -> bool:
         return mine.url == theirs.url
