@@ -192,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     locks = osub.add_parser("locks", help="list lock records: key, holder, held or stale")
     _add_lock_flags(locks)
+    locks.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the lock files of keys that are provably free now (files backend)",
+    )
     _add_format_flag(locks)
     _add_backend_flags(locks)
     return parser
@@ -314,18 +319,29 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_locks(args: argparse.Namespace) -> int:
-    from dpone_core.render import locks_markdown
+    """List lock records (exit 1 naming the dir when it cannot be listed), or --prune them."""
+    from dpone_core.backends.file_locks import LocalRunLockManager
+    from dpone_core.errors import BackendConfigError
+    from dpone_core.render import locks_markdown, pruned_markdown
 
     backend = _backend(args)
     where = backend.describe()
     try:
-        statuses = backend.lock_manager.inspect()
+        manager = backend.lock_manager
+        if args.prune:
+            if not isinstance(manager, LocalRunLockManager):
+                raise BackendConfigError("--prune applies to the files backend only")
+            pruned = manager.prune()
+        else:
+            rows = [status.to_dict() for status in manager.inspect()]
     finally:
         backend.close()
-    rows = [status.to_dict() for status in statuses]
-    _emit(
-        json.dumps(rows, indent=2) + "\n" if args.format == "json" else locks_markdown(rows, where)
-    )
+    if args.prune:
+        text = pruned_markdown(pruned, str(args.lock_dir))
+        _emit(json.dumps({"pruned": pruned}, indent=2) + "\n" if args.format == "json" else text)
+    else:
+        text = locks_markdown(rows, where)
+        _emit(json.dumps(rows, indent=2) + "\n" if args.format == "json" else text)
     return EXIT_OK
 
 

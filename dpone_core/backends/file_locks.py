@@ -28,6 +28,25 @@ release, could close a descriptor and silently drop the holder's lock. A
 process-wide registry therefore refuses keys this process already holds
 before anything touches the ``.lock`` file.
 
+**Pruning** (``dpone orchestrate locks --prune``) is the one exception to
+"never deleted", made safe by a check every acquirer does: after the OS lock
+is granted, the descriptor's inode must still be the one the path names
+(``fstat`` vs ``lstat``); if not, the acquirer locked a pruned inode, lets it
+go and opens the path again. The pruner unlinks a ``.lock`` file only while
+holding its OS lock *and* after the same check. So whoever holds a verified
+lock holds the inode the path names, and the path cannot change under it:
+only a pruner unlinks, and a pruner must first hold that very lock. An
+acquirer that opened the old inode before the unlink either fails to lock it
+(the pruner holds it) or locks it afterwards and fails the check. The record
+goes first, then the lock file, both under the lock; a crash in between leaves
+a free key either way. dpone releases from before ``locks --prune`` existed do
+not verify and must not share a directory that is being pruned.
+
+Lock files are never followed through symbolic links: the ``.lock`` file is
+opened with ``O_NOFOLLOW`` and must be a regular file, otherwise the key is
+refused as ``lock.corrupt`` and the path is left alone; records are read the
+same way.
+
 A record written by another host cannot be checked by pid, so a heartbeat
 thread keeps ``heartbeat_at`` fresh and the TTL retires only records whose
 heartbeat stopped. Cross-host exclusion while both hosts are alive relies on
@@ -37,10 +56,12 @@ the shared filesystem honouring ``fcntl`` locks (NFSv4 does).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import secrets
 import socket
+import stat
 import threading
 import time
 from pathlib import Path
@@ -63,7 +84,7 @@ from dpone_core.blockers import LOCK_CONCURRENT_RUN, LOCK_CORRUPT
 from dpone_core.clock import utc_now_iso
 from dpone_core.defaults import LOCK_TTL_SECONDS
 from dpone_core.durable import atomic_write_text
-from dpone_core.errors import DponeError
+from dpone_core.errors import DponeError, OrchestrationBackendError
 from dpone_core.liveness import local_process_alive, pid_start_time
 from dpone_core.naming import file_safe_name
 
@@ -116,21 +137,75 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_REGISTRY.reset_after_fork)
 
 
+class _UnsafeLockFile(DponeError):
+    """The ``.lock`` path is a symlink or not a regular file: refused, left alone."""
+
+
+#: Open flags of lock files and records: never through a symlink, never block on a FIFO.
+_NOFOLLOW = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+class _NoFollowInterProcessLock(fasteners.InterProcessLock):  # type: ignore[misc]
+    """fasteners' lock, opening its file without following symlinks or creating directories."""
+
+    def _do_open(self) -> None:
+        current: Any = getattr(self, "lockfile", None)
+        if current is not None and not current.closed:
+            return
+        path = os.fsdecode(self.path)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink; a FIFO without reader
+                raise _UnsafeLockFile(_unsafe_message(path)) from None
+            raise OSError(exc.errno, exc.strerror, path) from None  # str, never b'...'
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise _UnsafeLockFile(_unsafe_message(path))
+        self.lockfile = os.fdopen(fd, "a")
+
+
+def _unsafe_message(path: str) -> str:
+    kind = "a symbolic link" if os.path.islink(path) else "not a regular file"
+    return (
+        f"the lock file {path} is {kind}; it was left untouched (a lock file is never "
+        "followed or replaced), so check why it is there, then remove it"
+    )
+
+
 class _OsLock:
     """A typed wrapper over the one ``InterProcessLock`` allowed to touch a ``.lock`` file."""
 
     def __init__(self, path: Path) -> None:
-        self._lock: Any = fasteners.InterProcessLock(str(path))
+        self._path = path
+        self._lock: Any = _NoFollowInterProcessLock(str(path))
 
     def try_acquire(self) -> bool:
+        """Lock without blocking; raises :class:`_UnsafeLockFile` for a symlink or non-file."""
         try:
             acquired = bool(self._lock.acquire(blocking=False))
+        except threading.ThreadError as exc:  # fasteners' wrapper of an unexpected lockf error
+            self._close_unheld()
+            cause = exc.__context__
+            why = cause.strerror if isinstance(cause, OSError) and cause.strerror else "failed"
+            raise OrchestrationBackendError(f"cannot lock {self._path}: {why}") from None
         except BaseException:
             self._close_unheld()
             raise
         if not acquired:
             self._close_unheld()
         return acquired
+
+    def names_path(self) -> bool:
+        """Whether the locked inode is still the one the path names (see the module doc)."""
+        lockfile = self._lock.lockfile
+        try:
+            held = os.fstat(lockfile.fileno())
+            current = os.lstat(self._path)
+        except (OSError, AttributeError, ValueError):
+            return False
+        return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
 
     def release(self) -> None:
         self._lock.release()
@@ -146,6 +221,22 @@ class _OsLock:
             self._lock.lockfile = None
 
 
+#: How often an acquirer re-opens a lock file that a prune unlinked under it.
+_PRUNED_RETRIES = 5
+
+
+def _lock_verified(path: Path) -> _OsLock | None:
+    """The key's OS lock, held and verified to name ``path``; None when someone holds it."""
+    for _ in range(_PRUNED_RETRIES):
+        os_lock = _OsLock(path)
+        if not os_lock.try_acquire():
+            return None
+        if os_lock.names_path():
+            return os_lock
+        os_lock.release()  # we locked an inode a prune unlinked: open the path again
+    return None
+
+
 # --------------------------------------------------------------------------
 # Holder records
 # --------------------------------------------------------------------------
@@ -155,14 +246,38 @@ class _CorruptRecord(DponeError):
     pass
 
 
-def _read_record(path: Path, expected_key: str | None) -> LockHolder | None:
-    """Return the record, None if there is none, or raise :class:`_CorruptRecord`."""
+#: A holder record is a few hundred bytes; anything much larger is not one.
+_MAX_RECORD_BYTES = 64 * 1024
+
+
+def _read_bytes_nofollow(path: Path) -> bytes | None:
+    """A record's bytes (None if absent), never through a symlink, from a regular file only."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise _CorruptRecord(f"cannot be read: {exc.strerror or exc}") from exc
+        if exc.errno == errno.ELOOP:
+            raise _CorruptRecord("is a symbolic link (never followed)") from None
+        raise _CorruptRecord(f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _CorruptRecord("is not a regular file")
+        data = os.read(fd, _MAX_RECORD_BYTES + 1)
+    except OSError as exc:
+        raise _CorruptRecord(f"cannot be read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > _MAX_RECORD_BYTES:
+        raise _CorruptRecord(f"is larger than {_MAX_RECORD_BYTES} bytes")
+    return data
+
+
+def _read_record(path: Path, expected_key: str | None) -> LockHolder | None:
+    """Return the record, None if there is none, or raise :class:`_CorruptRecord`."""
+    data = _read_bytes_nofollow(path)
+    if data is None:
+        return None
     try:
         holder = LockHolder.model_validate_json(data)
     except ValidationError as exc:
@@ -437,13 +552,15 @@ class LocalRunLockManager:
                 f"key {key!r} is held by {who} in another thread of this process",
             )
 
-        os_lock = _OsLock(self.lock_dir / f"{name}{_OS_LOCK_SUFFIX}")
         try:
-            got = os_lock.try_acquire()
+            os_lock = _lock_verified(self.lock_dir / f"{name}{_OS_LOCK_SUFFIX}")
+        except _UnsafeLockFile as exc:
+            _REGISTRY.discard(registry_key)
+            return self._refused(LOCK_CORRUPT, None, f"key {key!r}: {exc}")
         except BaseException:
             _REGISTRY.discard(registry_key)
             raise
-        if not got:
+        if os_lock is None:
             _REGISTRY.discard(registry_key)
             holder = self._peek(record_path, key)
             if holder is not None:
@@ -556,15 +673,31 @@ class LocalRunLockManager:
             acquired=False, lock=None, blocker=blocker, holder=holder, message=message
         )
 
+    def _listing(self) -> list[str]:
+        """File names in the lock directory; [] if it does not exist, else one clear error."""
+        try:
+            return sorted(os.listdir(self.lock_dir))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise OrchestrationBackendError(
+                f"lock directory {self.lock_dir}: cannot be listed "
+                f"({exc.strerror or type(exc).__name__}); expected a readable directory"
+            ) from None
+
     def inspect(self) -> list[LockStatus]:
         """Every holder record in the directory, judged without touching any OS lock.
 
         A holder whose liveness cannot be told is reported ``held``: only a
-        provably dead (or heartbeat-expired) holder is ``stale``.
+        provably dead (or heartbeat-expired) holder is ``stale``. A directory
+        that exists but cannot be listed raises ``OrchestrationBackendError``.
         """
         statuses: list[LockStatus] = []
-        for path in sorted(self.lock_dir.glob(f"*{_RECORD_SUFFIX}")):
-            stem = path.name[: -len(_RECORD_SUFFIX)]
+        for file_name in self._listing():
+            if not file_name.endswith(_RECORD_SUFFIX) or file_name.startswith("."):
+                continue
+            path = self.lock_dir / file_name
+            stem = file_name[: -len(_RECORD_SUFFIX)]
             try:
                 holder = _read_record(path, None)
             except _CorruptRecord:
@@ -579,3 +712,58 @@ class LocalRunLockManager:
             state: LockState = "stale" if alive is False else "held"
             statuses.append(LockStatus(holder.key, holder, state, str(path)))
         return statuses
+
+    def prune(self) -> list[str]:
+        """Delete the files of every key that is provably free now; return their keys.
+
+        A key is pruned only while this process holds its verified OS lock and
+        no live record names it (a record of another host within the TTL
+        counts as live, as in :meth:`acquire`; a corrupt record or an unsafe
+        lock file keeps the key). The record goes first, then the lock file,
+        then the lock is released: the module docstring explains why an
+        acquirer racing with this can never share the key.
+        """
+        names: set[str] = set()
+        for file_name in self._listing():
+            if file_name.startswith("."):  # temporary files of atomic writes
+                continue
+            for suffix in (_RECORD_SUFFIX, _OS_LOCK_SUFFIX):
+                if file_name.endswith(suffix) and len(file_name) > len(suffix):
+                    names.add(file_name[: -len(suffix)])
+                    break
+        return [_key_from_stem(name) for name in sorted(names) if self._prune_one(name)]
+
+    def _prune_one(self, name: str) -> bool:
+        registry_key = self._registry_key(name)
+        if not _REGISTRY.reserve(registry_key):
+            return False  # held by a thread of this process
+        try:
+            try:
+                os_lock = _lock_verified(self.lock_dir / f"{name}{_OS_LOCK_SUFFIX}")
+            except _UnsafeLockFile:
+                return False
+            if os_lock is None:
+                return False
+            try:
+                return self._delete_if_free(name, os_lock)
+            finally:
+                os_lock.release()
+        finally:
+            _REGISTRY.discard(registry_key)
+
+    def _delete_if_free(self, name: str, os_lock: _OsLock) -> bool:
+        record_path = self.lock_dir / f"{name}{_RECORD_SUFFIX}"
+        try:
+            previous = _read_record(record_path, None)
+        except _CorruptRecord:
+            return False  # evidence of a holder we know nothing about: left alone
+        if previous is not None and (
+            file_safe_name(previous.key) != name
+            or (previous.host != self.host and self.holder_alive(previous) is not False)
+        ):
+            return False
+        if not os_lock.names_path():
+            return False
+        record_path.unlink(missing_ok=True)
+        (self.lock_dir / f"{name}{_OS_LOCK_SUFFIX}").unlink(missing_ok=True)
+        return True
