@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from pydantic_core import PydanticCustomError
 
 from dpone_core.errors import ManifestError
 from dpone_core.redact import redact, register_secret
+from dpone_core.text import escape_control
 
 __all__ = [
     "CommandProcess",
@@ -259,6 +261,38 @@ class CommandProcess(_ProcessBase):
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
 
+    # What the OS would refuse at spawn time is refused here, before admission:
+    # a manifest the kernel cannot execute must never be recorded as a failed attempt.
+
+    @field_validator("command")
+    @classmethod
+    def _argv_without_nul(cls, value: list[str]) -> list[str]:
+        for index, arg in enumerate(value):
+            if "\0" in arg:
+                raise _custom_error((index,), "expected an argument without NUL characters")
+        return value
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd_without_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\0" in value:
+            raise _custom_error((), "expected a directory path without NUL characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_the_os_accepts(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, item in value.items():
+            if not name or "=" in name or "\0" in name:
+                raise _custom_error(
+                    (name,),
+                    "expected a non-empty variable name without '=' or NUL characters "
+                    f"(got {name!r})",
+                )
+            if "\0" in item:
+                raise _custom_error((name,), "expected a value without NUL characters")
+        return value
+
 
 def _process_kind(value: Any) -> Any:
     """Discriminator that treats a missing ``kind`` as ``transfer`` (the documented default)."""
@@ -372,17 +406,177 @@ _SafeUniqueKeyLoader.add_constructor(
 )
 
 
+#: Limits of what a manifest may be (docs/manifests.md, "Limits"). A manifest is
+#: read on every scheduler tick, unattended: hostile or broken input must fail in
+#: bounded time and memory, as one line, before anything is admitted.
+MAX_MANIFEST_BYTES = 1024 * 1024
+#: YAML nodes after expanding every alias (``*name``): a "billion laughs" file of
+#: 700 bytes expands to ~10^9 nodes; real manifests have a few hundred.
+MAX_EXPANDED_NODES = 100_000
+#: Characters of scalar text after expanding every alias.
+MAX_EXPANDED_CHARS = 8 * 1024 * 1024
+#: Alias uses (``*name``, including ``<<: *name`` merges).
+MAX_ALIASES = 1_000
+#: Nesting depth of mappings and lists (libyaml itself stops at 1000).
+MAX_DEPTH = 64
+
+
 def _read(path: Path, display: str) -> bytes:
+    """The file's bytes, refusing anything but a regular file of at most MAX_MANIFEST_BYTES.
+
+    Opened non-blocking and checked with ``fstat`` on the opened descriptor, so a
+    FIFO never blocks the read (nor a swap between check and read fool it), and a
+    device such as ``/dev/zero`` is refused instead of read for ever.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        return path.read_bytes()
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ManifestError(display, "", "file not found; expected a manifest YAML file") from None
     except IsADirectoryError:
         raise ManifestError(display, "", "is a directory; expected a manifest YAML file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ManifestError(display, "", f"cannot read the file ({reason})") from None
+    try:
+        return _read_regular(fd, display)
+    finally:
+        os.close(fd)
+
+
+def _too_big(display: str, size: str) -> ManifestError:
+    return ManifestError(
+        display, "", f"is {size}; expected a manifest of at most {MAX_MANIFEST_BYTES} bytes (1 MiB)"
+    )
+
+
+def _read_regular(fd: int, display: str) -> bytes:
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        raise ManifestError(display, "", "is a directory; expected a manifest YAML file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ManifestError(
+            display,
+            "",
+            "is not a regular file (a FIFO, device or socket); expected a manifest YAML file",
+        )
+    if st.st_size > MAX_MANIFEST_BYTES:
+        raise _too_big(display, f"{st.st_size} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while total <= MAX_MANIFEST_BYTES:  # the size may grow while we read
+            chunk = os.read(fd, MAX_MANIFEST_BYTES + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
     except OSError as exc:
         raise ManifestError(
             display, "", f"cannot read the file ({exc.strerror or type(exc).__name__})"
         ) from None
+    if total > MAX_MANIFEST_BYTES:
+        raise _too_big(display, "larger")
+    return b"".join(chunks)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _graph_error(display: str, node: yaml.Node, expected: str) -> ManifestError:
+    mark = node.start_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return ManifestError(display, where, expected)
+
+
+class _GraphSize:
+    """Sizes of a composed YAML graph as if every alias were expanded, without expanding it.
+
+    Aliases make the graph a DAG (or, for an alias inside its own anchor, a
+    cycle); each node's expanded size is computed once and reused, so checking
+    a billion-laughs file costs as much as its few dozen nodes.
+    """
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.sizes: dict[int, tuple[int, int, int]] = {}  # id -> (nodes, chars, depth)
+        self.aliases = 0
+
+    def check(self, root: yaml.Node) -> None:
+        on_path = {id(root)}
+        stack = [(root, iter(_children(root)))]
+        while stack:
+            node, pending = stack[-1]
+            child = next(pending, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(id(node))
+                self._measure(node)
+            elif id(child) in on_path:
+                raise _graph_error(
+                    self.display, child, "an alias refers to its own anchor; expected no recursion"
+                )
+            elif id(child) in self.sizes:
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise _graph_error(
+                        self.display, child, f"expected at most {MAX_ALIASES} aliases (*name)"
+                    )
+            else:
+                if len(stack) >= MAX_DEPTH:
+                    raise _graph_error(
+                        self.display, child, f"expected at most {MAX_DEPTH} levels of nesting"
+                    )
+                on_path.add(id(child))
+                stack.append((child, iter(_children(child))))
+
+    def _measure(self, node: yaml.Node) -> None:
+        nodes, depth = 1, 1
+        chars = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+        for child in _children(node):
+            c_nodes, c_chars, c_depth = self.sizes[id(child)]
+            nodes, chars, depth = nodes + c_nodes, chars + c_chars, max(depth, c_depth + 1)
+        if nodes > MAX_EXPANDED_NODES:
+            raise _graph_error(
+                self.display,
+                node,
+                f"expected at most {MAX_EXPANDED_NODES} YAML values after expanding aliases "
+                "(an alias bomb?)",
+            )
+        if chars > MAX_EXPANDED_CHARS:
+            raise _graph_error(
+                self.display,
+                node,
+                f"expected at most {MAX_EXPANDED_CHARS} characters of text after expanding aliases",
+            )
+        if depth > MAX_DEPTH:
+            raise _graph_error(
+                self.display, node, f"expected at most {MAX_DEPTH} levels of nesting"
+            )
+        self.sizes[id(node)] = (nodes, chars, depth)
+
+
+def _compose_and_construct(text: str, display: str) -> Any:
+    """Compose the node graph, bound it, and only then build Python objects from it."""
+    loader = _SafeUniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _GraphSize(display).check(node)
+        try:
+            return loader.construct_document(node)
+        except (ValueError, OverflowError, TypeError, RecursionError) as exc:
+            # e.g. 2026-13-45 resolves as a timestamp; 5000 digits exceed int()'s limit
+            problem = " ".join(str(exc).split())[:200]
+            raise ManifestError(display, "", f"invalid YAML value: {problem}") from None
+    finally:
+        loader.dispose()
 
 
 def _parse_yaml(data: bytes, display: str) -> Any:
@@ -393,15 +587,15 @@ def _parse_yaml(data: bytes, display: str) -> Any:
             display, "", f"expected UTF-8 text (invalid byte at offset {exc.start})"
         ) from None
     try:
-        return yaml.load(text, Loader=_SafeUniqueKeyLoader)  # a SafeLoader subclass
+        return _compose_and_construct(text, display)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = " ".join(str(exc.problem or exc.context or "malformed YAML").split())
-        raise ManifestError(display, where, f"invalid YAML: {problem}") from None
+        raise ManifestError(display, where, f"invalid YAML: {escape_control(problem)}") from None
     except yaml.YAMLError as exc:
         problem = " ".join(str(exc).split())
-        raise ManifestError(display, "", f"invalid YAML: {problem}") from None
+        raise ManifestError(display, "", f"invalid YAML: {escape_control(problem)}") from None
 
 
 _PathPart = str | int
@@ -413,7 +607,8 @@ def _format_path(parts: tuple[Any, ...] | list[Any]) -> str:
         if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            shown = escape_control(str(part))  # a key with a newline must not forge a line
+            out += f".{shown}" if out else shown
     return out
 
 
@@ -583,8 +778,8 @@ def _register_env_secrets(manifest: Manifest) -> None:
 
 def load_manifest(path: str | os.PathLike[str]) -> LoadedManifest:
     """Read, interpolate and validate a manifest; every problem is a one-line ManifestError."""
-    display = os.fspath(path)
-    file = Path(display)
+    file = Path(os.fspath(path))
+    display = escape_control(os.fspath(path))
     data = _read(file, display)
     raw = _parse_yaml(data, display)
     if raw is None:
