@@ -149,11 +149,6 @@ def test_a_percent_encoded_url_password_is_masked_in_both_spellings(ws: Workspac
     assert _leaks(everything, encoded, decoded) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs register_url_secrets(dsn) in PostgresTarget.__init__ "
-    "(dpone_core/backends/postgres_connection.py, outside this change's scope)",
-)
 def test_a_backend_url_password_with_slash_space_and_at_is_masked(ws: Workspace) -> None:
     ws.write_manifest({"echo": {"kind": "command", "command": [sys.executable, "-c", "pass"]}})
     password = "Bk5/Tr8 Yu@Np3-x"

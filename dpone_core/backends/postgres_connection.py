@@ -27,7 +27,7 @@ from psycopg import conninfo as pg_conninfo
 
 from dpone_core.defaults import BACKEND_SCHEMA
 from dpone_core.errors import BackendConfigError, BackendUnavailable
-from dpone_core.redact import redact, register_secret
+from dpone_core.redact import redact, register_secret, register_url_secrets
 
 __all__ = ["PgConnection", "PostgresTarget", "check_schema_name", "first_line"]
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -69,6 +69,9 @@ class PostgresTarget:
     """A DSN plus the schema that holds dpone's tables."""
 
     def __init__(self, dsn: str, schema: str = BACKEND_SCHEMA) -> None:
+        # Parsed by dpone first: libpq may misread a password holding "/", "@" or a space
+        # and quote part of it in an error.
+        register_url_secrets(dsn)
         self.schema = check_schema_name(schema)
         try:
             params = pg_conninfo.conninfo_to_dict(dsn)
