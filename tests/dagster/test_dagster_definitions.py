@@ -85,7 +85,12 @@ def test_default_specs(ws: Workspace) -> None:
     assert md["dpone/kind"] == "transfer"
     assert md["dpone/source"] == "shop.orders"
     assert md["dpone/target"] == "warehouse.landing_orders"
-    assert md["dpone/strategy"] == {"mode": "merge", "key": ["order_id"], "cursor": "updated_at"}
+    assert md["dpone/strategy"] == {
+        "mode": "merge",
+        "key": ["order_id"],
+        "cursor": "updated_at",
+        "null_cursor": "error",  # the effective default (docs/manifests.md)
+    }
     assert md["dpone/manifest_sha256"] and str(md["dpone/manifest"]).endswith("shop.yml")
     assert md["dagster/table_name"] == "landing_orders"
 
