@@ -213,6 +213,14 @@ class _ProcessBase(_Strict):
     #: ``query:`` sources and commands.
     deps: list[str] = Field(default_factory=list)
 
+    @field_validator("concurrency_key")
+    @classmethod
+    def _key_on_a_command_line(cls, value: str | None) -> str | None:
+        # The key is rendered into scheduler handoffs' command lines, which cannot carry NUL.
+        if value is not None and "\0" in value:
+            raise _custom_error((), "expected a key without NUL characters")
+        return value
+
     @field_validator("deps")
     @classmethod
     def _deps_name_tables(cls, value: list[str]) -> list[str]:
@@ -315,6 +323,18 @@ class Manifest(_Strict):
     secrets: list[str] = Field(default_factory=list)
     connections: dict[str, str] = Field(default_factory=dict)
     processes: dict[str, ProcessSpec] = Field(min_length=1)
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _selectors_on_a_command_line(cls, value: Any) -> Any:
+        # A process name is the --selector of scheduler handoffs: no NUL, not empty.
+        if isinstance(value, dict):
+            for name in value:
+                if isinstance(name, str) and (not name.strip() or "\0" in name):
+                    raise _custom_error(
+                        (name,), "expected a process name that is not blank and has no NUL"
+                    )
+        return value
 
     @model_validator(mode="after")
     def _connections_exist(self) -> Manifest:
