@@ -272,7 +272,7 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
             # The recorded reason (e.g. a lost lock) says more than the signal that carried it.
             transitions = (report.job_state or {}).get("transitions") or [{}]
             why = transitions[-1].get("reason") or interrupted.cause
-            print(f"dpone: {why}; run {report.run_id} marked failed", file=sys.stderr)
+            _error_line(f"{why}; run {report.run_id} marked failed")
         except TerminationSignal as exc:
             # Outside the run itself (admission, final bookkeeping, or a lost lock's
             # interrupt racing with them): no report, but one line instead of a traceback.
@@ -287,7 +287,7 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
     _emit(report.to_json() if args.format == "json" else report.to_markdown())
     if report.evidence_error is not None:
         # After the run: the exit code stays the run's; the message names the path.
-        print(f"dpone: {report.evidence_error}", file=sys.stderr)
+        _error_line(report.evidence_error)
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
@@ -300,13 +300,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
     try:
         state = store.load(args.run_id)
     except CorruptJobState as exc:
-        print(f"dpone: job_state.corrupt: {exc}", file=sys.stderr)
+        _error_line(f"job_state.corrupt: {exc}")
         return EXIT_FAILED
     finally:
         backend.close()
     if state is None:
         where = store.location(args.run_id)
-        print(f"dpone: no job state for run id {args.run_id!r} ({where})", file=sys.stderr)
+        _error_line(f"no job state for run id {args.run_id!r} ({where})")
         return EXIT_FAILED
     data = state.to_dict()
     location = store.location(args.run_id)
@@ -345,6 +345,14 @@ def _cmd_locks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _error_line(message: str) -> None:
+    """One line on stderr, whatever the message holds (run ids may carry newlines)."""
+    from dpone_core.redact import redact
+    from dpone_core.text import escape_control
+
+    print(f"dpone: {escape_control(redact(message))}", file=sys.stderr)
+
+
 def _emit(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -364,15 +372,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except DponeUsageError as exc:
-        print(f"dpone: error: {exc}", file=sys.stderr)
+        _error_line(f"error: {exc}")
         return EXIT_USAGE
     except OrchestrationBackendError as exc:  # unreachable, refused write: a retry may help
-        print(f"dpone: error: {exc}", file=sys.stderr)
+        _error_line(f"error: {exc}")
         return EXIT_FAILED
     except BrokenPipeError:
         return EXIT_FAILED
     except OSError as exc:  # an unusable --lock-dir/--state-dir/--output-dir
-        print(f"dpone: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        _error_line(f"error: {exc.filename or ''}: {exc.strerror or exc}")
         return EXIT_USAGE
 
 

@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from dpone_core.errors import ManifestError
-from dpone_core.redact import redact, register_secret
+from dpone_core.redact import redact, register_secret, register_url_secrets
 from dpone_core.text import escape_control
 
 __all__ = [
@@ -849,4 +849,8 @@ def resolved_connections(loaded: LoadedManifest) -> dict[str, str]:
     ``sqlite:///data/shop.db`` mean the same file every time.
     """
     base = loaded.path.parent
+    for url in loaded.manifest.connections.values():
+        # Parsed here, before any driver sees the URL: a password holding "/", "@" or a
+        # space is masked even where a driver misreads the URL and quotes part of it.
+        register_url_secrets(url)
     return {name: _absolute_sqlite(url, base) for name, url in loaded.manifest.connections.items()}

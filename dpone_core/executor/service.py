@@ -33,6 +33,7 @@ from dpone_core.manifest import (
     resolved_connections,
 )
 from dpone_core.redact import redact, register_environment_secrets, register_url_secrets
+from dpone_core.text import escape_control
 
 __all__ = ["RunManifestService", "default_run_id", "manifest_identity"]
 
@@ -128,7 +129,8 @@ class RunManifestService:
         return self._progress if self._progress is not None else sys.stderr
 
     def _log(self, message: str) -> None:
-        print(f"dpone: {redact(message)}", file=self.progress, flush=True)
+        # Run ids, keys and errors may hold newlines or escape codes: one line, always.
+        print(f"dpone: {escape_control(redact(message))}", file=self.progress, flush=True)
 
     def execute(self, request: RunRequest) -> RunResult:
         """Run ``request``; raises ``ManifestError``/``DponeUsageError`` for invalid input."""
