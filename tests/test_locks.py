@@ -216,9 +216,8 @@ def test_kill_9_holder_frees_the_key_at_once(tmp_path: Path, lock_dir: Path) -> 
         os.kill(holder_proc.pid, signal.SIGKILL)
         holder_proc.wait()
 
-    started = time.monotonic()
+    # A non-blocking acquire, long before the TTL (3600 s): the key is free at once.
     attempt = manager.acquire("orders", run_id="successor")
-    assert time.monotonic() - started < 1.0
     assert attempt.acquired and attempt.lock is not None
     assert attempt.stale_lock_replaced is True
     assert attempt.replaced_holder is not None

@@ -164,12 +164,11 @@ def test_a_terminated_session_is_noticed_at_once_and_the_key_is_free(schema: str
     manager = PostgresRunLockManager(PostgresTarget(TEST_DSN, schema), on_lost=seen.append)
     lock = _acquire(manager, "k", "r1")
     assert lock.lost_reason is None
-    started = time.monotonic()
+    assert lock.heartbeat_interval == 10.0
     assert terminate(lock.backend_pid)
-    assert lock.lost.wait(5), "the watchdog did not notice the terminated session"
-    noticed = time.monotonic() - started
-    # The heartbeat interval is 10 s: noticing within a second means the socket told us.
-    assert noticed < 1.0, noticed
+    # Well before the first heartbeat (10 s): only the socket can have told the watchdog.
+    # A deadline for waiting, not a speed measurement (bench/ measures speed).
+    assert lock.lost.wait(6), "the watchdog did not notice the terminated session"
     assert seen == [lock]
     assert lock.lost_reason is not None
     assert "'k'" in lock.lost_reason and "administrator command" in lock.lost_reason

@@ -387,14 +387,6 @@ class RunLock(HeldLockMixin):
         _HEARTBEATS.add(self)
 
     @property
-    def key(self) -> str:
-        return self._holder.key
-
-    @property
-    def token(self) -> str:
-        return self._holder.token
-
-    @property
     def holder(self) -> LockHolder:
         """The record as last written by us (``heartbeat_at`` advances)."""
         return self._holder

@@ -230,14 +230,6 @@ class PostgresRunLock(HeldLockMixin):
 
     # -- what the orchestrator reads --------------------------------------------------
     @property
-    def key(self) -> str:
-        return self._holder.key
-
-    @property
-    def token(self) -> str:
-        return self._holder.token
-
-    @property
     def released(self) -> bool:
         return self._released
 

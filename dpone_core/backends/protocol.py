@@ -137,11 +137,20 @@ _Held = TypeVar("_Held", bound=HeldLock)
 
 
 class HeldLockMixin:
-    """``with`` support and a readable repr, shared by every :class:`HeldLock` implementation.
+    """``key``, ``token``, ``with`` support and a readable repr, derived from ``holder``;
+    shared by every :class:`HeldLock` implementation.
 
     A mixin, not a base class: it holds no state and knows no storage, so the
     two backends still implement the protocol side by side.
     """
+
+    @property
+    def key(self: HeldLock) -> str:
+        return self.holder.key
+
+    @property
+    def token(self: HeldLock) -> str:
+        return self.holder.token
 
     def __enter__(self: _Held) -> _Held:
         return self
