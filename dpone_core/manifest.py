@@ -37,7 +37,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from dpone_core.errors import ManifestError
-from dpone_core.redact import redact, register_secret, register_url_secrets
+from dpone_core.redact import (
+    is_secret_env_name,
+    redact,
+    register_secret,
+    register_url_secrets,
+)
 from dpone_core.text import escape_control
 
 __all__ = [
@@ -56,15 +61,15 @@ __all__ = [
 ]
 
 #: Variable names containing one of these words hold secrets even when not listed in ``secrets:``.
-SECRET_NAME_WORDS = ("PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")
 
 _CUSTOM_ERROR = "dpone_manifest"
 
 
 def is_secret_name(name: str, declared: frozenset[str] | set[str] = frozenset()) -> bool:
-    """Whether the value of environment variable ``name`` must be treated as secret."""
-    upper = name.upper()
-    return name in declared or any(word in upper for word in SECRET_NAME_WORDS)
+    """Whether the value of environment variable ``name`` must be treated as secret:
+    listed under ``secrets:``, or secret-like by the one name rule of
+    :func:`dpone_core.redact.is_secret_env_name`."""
+    return name in declared or is_secret_env_name(name)
 
 
 def _custom_error(path: tuple[str | int, ...], message: str) -> PydanticCustomError:

@@ -300,3 +300,21 @@ def test_masking_5_mb_of_hostile_output_finishes(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "done"
+
+
+def test_manifest_references_follow_the_one_secret_name_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`${OPENAI_API_KEY}` is secret by the environment rule; `${TOKENIZERS_PARALLELISM}` not."""
+    from dpone_core.manifest import load_manifest
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unified-rule-Qm83v")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "falsey-harmless")
+    path = tmp_path / "m.yml"
+    path.write_text(
+        "version: 1\nprocesses:\n  p:\n    kind: command\n"
+        '    command: ["echo", "${OPENAI_API_KEY}", "${TOKENIZERS_PARALLELISM}"]\n'
+    )
+    load_manifest(path)
+    assert redact("key sk-unified-rule-Qm83v") == f"key {MASK}"
+    assert redact("falsey-harmless") == "falsey-harmless"

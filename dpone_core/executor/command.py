@@ -35,8 +35,8 @@ from typing import IO
 
 from dpone_core.executor.context import ProcessContext
 from dpone_core.executor.results import ProcessResult
-from dpone_core.manifest import CommandProcess, is_secret_name
-from dpone_core.redact import redact, register_secret
+from dpone_core.manifest import CommandProcess
+from dpone_core.redact import redact
 
 __all__ = ["KILL_GRACE_SECONDS", "TAIL_CHARS", "run_command"]
 
@@ -271,10 +271,7 @@ def _wait_exited(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
 def _environment(process: CommandProcess, ctx: ProcessContext) -> dict[str, str]:
     env = dict(os.environ)
     env.update(process.env)
-    env.update(ctx.env)
-    for name, value in ctx.env.items():
-        if is_secret_name(name):
-            register_secret(value)
+    env.update(ctx.env)  # its secrets were registered when the run started (executor)
     env["DPONE_RUN_ID"] = ctx.run_id
     env["DPONE_ATTEMPT"] = str(ctx.try_number)
     env["DPONE_JOB_ATTEMPT"] = str(ctx.job_attempt)

@@ -32,7 +32,7 @@ from dpone_core.manifest import (
     load_manifest,
     resolved_connections,
 )
-from dpone_core.redact import redact, register_environment_secrets, register_url_secrets
+from dpone_core.redact import redact, register_environment_secrets
 from dpone_core.text import escape_control
 
 __all__ = ["RunManifestService", "default_run_id", "manifest_identity"]
@@ -80,20 +80,17 @@ def _dispatch(process: ProcessSpec, ctx: ProcessContext) -> ProcessResult:
     return _run_transfer(process, ctx)
 
 
-def _register_secrets(
-    request: RunRequest, process: ProcessSpec, connections: dict[str, str]
-) -> None:
+def _register_secrets(request: RunRequest, process: ProcessSpec) -> None:
     """Register every secret the try can see, so that whatever echoes one is masked.
 
-    The environment the command inherits, the request's extra variables, the
-    process's own ``env:`` and the passwords of the manifest's connections.
+    The environment the command inherits, the request's extra variables and the
+    process's own ``env:`` (connection passwords were registered when the manifest's
+    connections were resolved).
     """
     register_environment_secrets(os.environ)
     register_environment_secrets(request.env)
     if isinstance(process, CommandProcess):
         register_environment_secrets(process.env)
-    for url in connections.values():
-        register_url_secrets(url)
 
 
 def _redacted(result: ProcessResult) -> ProcessResult:
@@ -138,7 +135,7 @@ class RunManifestService:
         name, process = loaded.select(request.selector)
         run_id = request.run_id if request.run_id is not None else default_run_id(name, loaded.path)
         connections = resolved_connections(loaded)
-        _register_secrets(request, process, connections)
+        _register_secrets(request, process)
         tries = request.retry_attempts + 1
         checkpoint: dict[str, Any] | None = request.checkpoint
         records: list[TryRecord] = []
