@@ -25,8 +25,13 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 RUN_ID_HELP = (
-    "logical run id (default: <manifest file name>.<selector>_<UTC date as YYYY_MM_DD>, e.g. "
-    "shop.orders_2026_06_05, so that every scheduler tick of one day is the same logical run)"
+    "logical run id (default: <manifest file name>.<selector>_<logical date>, the logical date "
+    "being --execution-date or today's UTC date as YYYY_MM_DD, e.g. shop.orders_2026_06_05, so "
+    "that every scheduler names one logical run the same way)"
+)
+EXECUTION_DATE_HELP = (
+    "the logical date of this run, YYYY-MM-DD or an ISO 8601 time (UTC unless it says "
+    "otherwise); derives the run id (docs/orchestration.md, 'Run ids'); not with --run-id"
 )
 
 
@@ -73,6 +78,39 @@ def _non_empty(what: str) -> Any:
     return parse
 
 
+def _execution_date(text: str) -> str:
+    from dpone_core.logical_run import parse_execution_date
+
+    try:
+        parse_execution_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _schedule(text: str) -> str:
+    from dpone_core.schedule import check_schedule
+
+    try:
+        return check_schedule(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_handoff_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        flag("schedule"),
+        type=_schedule,
+        help="cron schedule (UTC) of the scheduler handoff snippets (default: the process's "
+        "'schedule:' in the manifest, else '0 2 * * *')",
+    )
+    p.add_argument(
+        flag("dag_id"),
+        type=_non_empty("DAG id"),
+        help="the Airflow DAG running this (recorded; names the DAG of the Airflow handoff)",
+    )
+
+
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         flag("manifest_path"), dest="manifest", required=True, help="path of the YAML manifest"
@@ -82,7 +120,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         type=_non_empty("selector"),
         help="process name in the manifest (optional when it has one process)",
     )
-    p.add_argument(flag("run_id"), type=_non_empty("run id"), help=RUN_ID_HELP)
+    naming = p.add_mutually_exclusive_group()
+    naming.add_argument(flag("run_id"), type=_non_empty("run id"), help=RUN_ID_HELP)
+    naming.add_argument(flag("execution_date"), type=_execution_date, help=EXECUTION_DATE_HELP)
     p.add_argument(
         flag("retry_attempts"),
         type=_non_negative_int,
@@ -177,10 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="let --resume-policy restart append rows the previous attempt already published "
         "(refused otherwise: job_state.restart_would_duplicate)",
     )
-    orun.add_argument(
+    output = orun.add_mutually_exclusive_group()
+    output.add_argument(
         flag("output_dir"),
-        help=f"evidence directory (default: {defaults.OUTPUT_ROOT}/<run-id>)",
+        help="evidence directory (default: <output root>/<run-id>)",
     )
+    output.add_argument(
+        flag("output_root"),
+        help=f"evidence goes to <output root>/<run-id> (default: {defaults.OUTPUT_ROOT})",
+    )
+    _add_handoff_flags(orun)
     _add_format_flag(orun)
     _add_backend_flags(orun)
 
@@ -212,6 +258,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         manifest_path=args.manifest,
         selector=args.selector,
         run_id=args.run_id,
+        execution_date=args.execution_date,
         retry_attempts=args.retry_attempts,
         retry_backoff_seconds=args.retry_backoff_seconds,
     )
@@ -258,15 +305,20 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
             manifest_path=args.manifest,
             selector=args.selector,
             run_id=args.run_id,
+            execution_date=args.execution_date,
             retry_attempts=args.retry_attempts,
             retry_backoff_seconds=args.retry_backoff_seconds,
             concurrency_key=args.concurrency_key,
+            schedule=args.schedule,
+            dag_id=args.dag_id,
             resume_policy=ResumePolicy(args.resume_policy),
             allow_duplicate_load=args.allow_duplicate_load,
         )
         try:
             with signals_as_exceptions():
-                report = service.run(request=request, output_dir=args.output_dir)
+                report = service.run(
+                    request=request, output_dir=args.output_dir, output_root=args.output_root
+                )
         except OrchestrationInterrupted as interrupted:
             report = interrupted.report
             # The recorded reason (e.g. a lost lock) says more than the signal that carried it.
@@ -285,6 +337,9 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     _emit(report.to_json() if args.format == "json" else report.to_markdown())
+    from dpone_core.pipes import report_to_dagster
+
+    report_to_dagster(report)
     if report.evidence_error is not None:
         # After the run: the exit code stays the run's; the message names the path.
         _error_line(report.evidence_error)

@@ -18,6 +18,7 @@ ORCHESTRATE_RUN_FLAGS: dict[str, str] = {
     "manifest_path": "--manifest",
     "selector": "--selector",
     "run_id": "--run-id",
+    "execution_date": "--execution-date",
     "retry_attempts": "--retry-attempts",
     "retry_backoff_seconds": "--retry-backoff-seconds",
     "concurrency_key": "--concurrency-key",
@@ -28,6 +29,9 @@ ORCHESTRATE_RUN_FLAGS: dict[str, str] = {
     "backend_schema": "--backend-schema",
     "resume_policy": "--resume-policy",
     "output_dir": "--output-dir",
+    "output_root": "--output-root",
+    "schedule": "--schedule",
+    "dag_id": "--dag-id",
     "format": "--format",
     # A switch: rendered bare when True. Scheduler handoffs never pass it (a deliberate
     # repeat is a one-off, not a schedule).

@@ -43,6 +43,7 @@ from dpone_core.redact import (
     register_secret,
     register_url_secrets,
 )
+from dpone_core.schedule import check_schedule
 from dpone_core.text import escape_control
 
 __all__ = [
@@ -213,6 +214,8 @@ class _ProcessBase(_Strict):
     owners: list[str] = Field(default_factory=list)
     partitions: PartitionsSpec | None = None
     concurrency_key: str | None = None
+    #: When schedulers run it (cron syntax, UTC): carried into every scheduler handoff.
+    schedule: str | None = None
     #: Tables this process reads besides a transfer's ``source.table``, as
     #: ``<connection>.<table>`` (``<connection>.<schema>.<table>``): lineage for
     #: ``query:`` sources and commands.
@@ -225,6 +228,16 @@ class _ProcessBase(_Strict):
         if value is not None and "\0" in value:
             raise _custom_error((), "expected a key without NUL characters")
         return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_schedule(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_schedule(value)
+        except ValueError as exc:
+            raise _custom_error((), str(exc)) from None
 
     @field_validator("deps")
     @classmethod
@@ -364,6 +377,10 @@ class Manifest(_Strict):
         return self
 
 
+#: How :meth:`LoadedManifest.environment_needed` marks a variable that may be unset.
+OPTIONAL_ENV = "optional: "
+
+
 @dataclass(frozen=True)
 class LoadedManifest:
     """A validated manifest plus where it came from (``path`` is absolute) and its hash."""
@@ -371,6 +388,20 @@ class LoadedManifest:
     path: Path
     manifest: Manifest
     sha256: str
+    #: Every ``${VAR}`` the manifest references, as ``NAME`` or, when every reference
+    #: has a default (``${NAME:-x}``), ``NAME:-`` (names only, never values).
+    env_references: frozenset[str] = frozenset()
+
+    def environment_needed(self) -> dict[str, str]:
+        """Variables a scheduler must provide, name -> why (declared secrets included)."""
+        required = {ref for ref in self.env_references if not ref.endswith(":-")}
+        optional = {ref[:-2] for ref in self.env_references if ref.endswith(":-")} - required
+        needed = {name: "referenced by the manifest" for name in sorted(required)}
+        for name in sorted(optional):
+            needed[name] = OPTIONAL_ENV + "referenced by the manifest, which has a default"
+        for name in self.manifest.secrets:
+            needed[name] = "a secret the manifest declares"
+        return needed
 
     def select(self, selector: str | None) -> tuple[str, ProcessSpec]:
         """Resolve ``--selector``; it may be omitted only when there is one process."""
@@ -643,7 +674,7 @@ _BODY = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re
 
 
 def _interpolate_text(
-    text: str, path: list[_PathPart], display: str, declared: frozenset[str]
+    text: str, path: list[_PathPart], display: str, declared: frozenset[str], seen: set[str]
 ) -> str:
     def replace(match: re.Match[str]) -> str:
         if match["dollar"]:
@@ -659,6 +690,7 @@ def _interpolate_text(
                 "write $$ for a literal $",
             )
         name, default = parsed["name"], parsed["default"]
+        seen.add(name if default is None else f"{name}:-")
         value = os.environ.get(name)
         if not value and default is not None:
             value = default  # shell semantics: ``:-`` also replaces an empty value
@@ -675,16 +707,24 @@ def _interpolate_text(
     return _REFERENCE.sub(replace, text)
 
 
-def _interpolate(value: Any, path: list[_PathPart], display: str, declared: frozenset[str]) -> Any:
-    """Apply ``${VAR}`` interpolation to every string value (keys are left alone)."""
+def _interpolate(
+    value: Any, path: list[_PathPart], display: str, declared: frozenset[str], seen: set[str]
+) -> Any:
+    """Apply ``${VAR}`` interpolation to every string value (keys are left alone).
+
+    ``seen`` collects every variable name referenced: what a scheduler must provide.
+    """
     if isinstance(value, str):
-        return _interpolate_text(value, path, display, declared) if "$" in value else value
+        return _interpolate_text(value, path, display, declared, seen) if "$" in value else value
     if isinstance(value, dict):
         return {
-            key: _interpolate(item, [*path, key], display, declared) for key, item in value.items()
+            key: _interpolate(item, [*path, key], display, declared, seen)
+            for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_interpolate(item, [*path, i], display, declared) for i, item in enumerate(value)]
+        return [
+            _interpolate(item, [*path, i], display, declared, seen) for i, item in enumerate(value)
+        ]
     return value
 
 
@@ -814,7 +854,8 @@ def load_manifest(path: str | os.PathLike[str]) -> LoadedManifest:
             display, "", f"expected a mapping at the top level (got {_describe(raw)})"
         )
     declared = _declared_secrets(raw)
-    interpolated = _interpolate(raw, [], display, declared)
+    referenced: set[str] = set()
+    interpolated = _interpolate(raw, [], display, declared, referenced)
     try:
         manifest = Manifest.model_validate(interpolated)
     except ValidationError as exc:
@@ -824,6 +865,7 @@ def load_manifest(path: str | os.PathLike[str]) -> LoadedManifest:
         path=Path(os.path.abspath(file)),
         manifest=manifest,
         sha256=hashlib.sha256(data).hexdigest(),
+        env_references=frozenset(referenced),
     )
 
 

@@ -31,6 +31,42 @@ from typing import Any, Final
 import dagster as dg
 
 from dpone_core.manifest import PartitionsSpec, TransferProcess
+from dpone_core.metadata_keys import (
+    ATTEMPT,
+    ATTEMPT_REPORT_JSON,
+    BLOCKER_DETAILS,
+    BLOCKERS,
+    DECISION,
+    DURATION_SECONDS,
+    ERRORS,
+    EXIT_CODE,
+    EXTRACTED_ROWS,
+    FAILURES,
+    FINAL_ROWS,
+    INSERTED_ROWS,
+    INVOCATION_REPORT_JSON,
+    JOB_STATE_FILE,
+    LOAD_ID,
+    LOCK_KEY,
+    METADATA_KEYS,
+    OUTPUT_DIR,
+    PARTITION_KEY,
+    REPORT,
+    REPORT_JSON,
+    REPORT_MD,
+    RESUME_POLICY,
+    REUSED,
+    ROW_COUNT,
+    RUN_ID,
+    STATUS,
+    TRANSITIONS,
+    TRIES,
+    UPDATED_ROWS,
+    WATERMARK_AFTER,
+    WATERMARK_BEFORE,
+    WINDOW_END,
+    WINDOW_START,
+)
 from dpone_core.redact import redact
 from dpone_core.report import OrchestratedRunReport
 from dpone_dagster.partitions import PartitionWindow
@@ -55,80 +91,6 @@ __all__ = [
 
 #: Run tag that overrides the resource's resume policy for one run (or backfill).
 RESUME_POLICY_TAG: Final = "dpone/resume_policy"
-
-# -- materialization (and failure) metadata --------------------------------------------
-STATUS: Final = "dpone/status"
-RUN_ID: Final = "dpone/run_id"
-ATTEMPT: Final = "dpone/attempt"
-TRANSITIONS: Final = "dpone/transitions"
-BLOCKERS: Final = "dpone/blockers"
-BLOCKER_DETAILS: Final = "dpone/blocker_details"
-LOCK_KEY: Final = "dpone/lock_key"
-RESUME_POLICY: Final = "dpone/resume_policy"
-DECISION: Final = "dpone/decision"
-EXTRACTED_ROWS: Final = "dpone/extracted_rows"
-INSERTED_ROWS: Final = "dpone/inserted_rows"
-UPDATED_ROWS: Final = "dpone/updated_rows"
-FINAL_ROWS: Final = "dpone/final_rows"
-ROW_COUNT: Final = "dagster/row_count"
-DURATION_SECONDS: Final = "dpone/duration_seconds"
-TRIES: Final = "dpone/tries"
-ERRORS: Final = "dpone/errors"
-LOAD_ID: Final = "dpone/load_id"
-WATERMARK_BEFORE: Final = "dpone/watermark_before"
-WATERMARK_AFTER: Final = "dpone/watermark_after"
-EXIT_CODE: Final = "dpone/exit_code"
-PARTITION_KEY: Final = "dpone/partition_key"
-WINDOW_START: Final = "dpone/window_start"
-WINDOW_END: Final = "dpone/window_end"
-REUSED: Final = "dpone/reused"
-REPORT: Final = "dpone/report"
-REPORT_JSON: Final = "dpone/report_json"
-REPORT_MD: Final = "dpone/report_md"
-INVOCATION_REPORT_JSON: Final = "dpone/invocation_report_json"
-ATTEMPT_REPORT_JSON: Final = "dpone/attempt_report_json"
-JOB_STATE_FILE: Final = "dpone/job_state_file"
-OUTPUT_DIR: Final = "dpone/output_dir"
-FAILURES: Final = "dpone/failures"
-
-#: Every key a materialization or failure may carry, with its meaning.
-METADATA_KEYS: dict[str, str] = {
-    STATUS: "committed, failed or blocked (the orchestrated run's status)",
-    RUN_ID: "the logical run id (names the job state file)",
-    ATTEMPT: "the job state's attempt number (counts across resumes)",
-    TRANSITIONS: "the job state's whole lifecycle history",
-    BLOCKERS: "blocker codes (empty when committed)",
-    BLOCKER_DETAILS: "each blocker's code, message and operator action",
-    LOCK_KEY: "the concurrency key the run locked",
-    RESUME_POLICY: "the resume policy the run was admitted under",
-    DECISION: "why the run was admitted or refused",
-    EXTRACTED_ROWS: "rows read from the source",
-    INSERTED_ROWS: "rows inserted into the target",
-    UPDATED_ROWS: "rows updated in the target",
-    FINAL_ROWS: "rows in the target after the load (transfers)",
-    DURATION_SECONDS: "wall time of the orchestrated run (lock to evidence)",
-    TRIES: "tries of the underlying run (retries inside the run)",
-    ERRORS: "the last try's errors (redacted)",
-    LOAD_ID: "the load id recorded in the target's ledger (transfers)",
-    WATERMARK_BEFORE: "the cursor watermark before the load (incremental)",
-    WATERMARK_AFTER: "the cursor watermark committed with the load (incremental)",
-    EXIT_CODE: "the command's exit code (commands)",
-    PARTITION_KEY: "the Dagster partition key (partitioned assets)",
-    WINDOW_START: "the partition window's start, ISO-8601 (partitioned assets)",
-    WINDOW_END: "the partition window's end, ISO-8601, exclusive (partitioned assets)",
-    REUSED: "true when the run id had already committed in this Dagster run or a "
-    "re-execution of it, so the process was not executed again",
-    REPORT: "the Markdown runbook of the run",
-    REPORT_JSON: "path of orchestrated_run.json (the latest invocation)",
-    REPORT_MD: "path of orchestrated_run.md (the latest invocation)",
-    INVOCATION_REPORT_JSON: "path of this invocation's immutable JSON report (preferred)",
-    ATTEMPT_REPORT_JSON: "the same path as dpone/invocation_report_json (older name, kept)",
-    JOB_STATE_FILE: "path of <run id>.job_state.json",
-    OUTPUT_DIR: "the evidence directory",
-    ROW_COUNT: "rows in the target after the load (= dpone/final_rows)",
-    FAILURES: "failures only: asset key, status, run id and blockers of each process "
-    "that did not commit",
-}
 
 # -- definition (asset spec) metadata --------------------------------------------------
 MANIFEST: Final = "dpone/manifest"

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -254,41 +253,6 @@ def test_evidence_is_immutable_across_attempts(ws: Workspace) -> None:
     ):
         assert key in state
     assert "errors" in state["run_result"]["result"]
-
-
-def test_cron_command_verbatim_reproduces_the_run(ws: Workspace) -> None:
-    _manifest(ws)
-    code, report, _ = ws.orchestrate("--manifest", "m.yml", "--run-id", "r1")
-    assert code == 0
-    handoff = report["scheduler_handoff"]
-    cron = handoff["cron_command"]
-    import shutil
-
-    shutil.rmtree(ws.root / ".dpone")
-    bindir = ws.root / "bin"
-    bindir.mkdir()
-    shim = bindir / "dpone"
-    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m dpone_core.cli "$@"\n')
-    shim.chmod(0o755)
-    proc = subprocess.run(
-        ["bash", "-c", cron],
-        cwd=ws.root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"},
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert [r[0] for r in ws.records()] == ["r1", "r1"]
-    assert ws.state("r1")["status"] == "committed"
-    compile(handoff["airflow_task"], "airflow_task.py", "exec")
-    compile(handoff["dagster_asset"], "dagster_asset.py", "exec")
-    import yaml
-
-    job = yaml.safe_load(handoff["kubernetes_cronjob"])
-    assert job["kind"] == "CronJob" and job["spec"]["concurrencyPolicy"] == "Forbid"
-    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][:3] == ["dpone", "orchestrate", "run"]
 
 
 def test_secrets_never_reach_evidence_logs_or_stdout(ws: Workspace) -> None:

@@ -25,6 +25,12 @@ from dpone_core.executor.command import run_command
 from dpone_core.executor.context import ProcessContext
 from dpone_core.executor.request import RunRequest
 from dpone_core.executor.results import ProcessResult, RunResult, TryRecord
+from dpone_core.logical_run import (
+    LogicalDate,
+    logical_run_id,
+    manifest_identity,
+    parse_execution_date,
+)
 from dpone_core.manifest import (
     CommandProcess,
     ProcessSpec,
@@ -38,25 +44,23 @@ from dpone_core.text import escape_control
 __all__ = ["RunManifestService", "default_run_id", "manifest_identity"]
 
 
-def default_run_id(selector: str, manifest_path: str | Path | None = None) -> str:
-    """The run id used when none is given: ``<manifest>.<selector>_<UTC date as YYYY_MM_DD>``.
+def default_run_id(
+    selector: str, manifest_path: str | Path | None = None, execution_date: str | None = None
+) -> str:
+    """The run id used when none is given, by the run-id rule of :mod:`dpone_core.logical_run`.
 
-    One run id per process per UTC day means a daily schedule that fires twice on
-    the same day hits the same job state (and is refused or resumed), instead of
-    loading the day twice. The manifest's file name (without extension) comes
-    first, so two manifests with a process of the same name never share a run id;
-    it is the name, not the path, so every host and scheduler derives the same id
-    wherever the checkout lives. Without a manifest path: ``<selector>_<date>``.
+    ``<manifest>.<selector>_<logical date>``, the logical date being
+    ``execution_date`` (``--execution-date``) or else today's UTC date: one run id
+    per process per logical date, so a daily schedule that fires twice for the same
+    day hits the same job state (refused or resumed) instead of loading the day
+    twice. Without a manifest path: ``<selector>_<date>``.
     """
-    day = utc_now().strftime("%Y_%m_%d")
-    if manifest_path is None:
-        return f"{selector}_{day}"
-    return f"{manifest_identity(manifest_path)}.{selector}_{day}"
-
-
-def manifest_identity(manifest_path: str | Path) -> str:
-    """What names a manifest in run ids: its file name without the extension."""
-    return Path(manifest_path).stem
+    logical = (
+        parse_execution_date(execution_date)
+        if execution_date is not None
+        else LogicalDate.of(utc_now())
+    )
+    return logical_run_id(selector, logical, manifest_path)
 
 
 def _run_transfer(process: TransferProcess, ctx: ProcessContext) -> ProcessResult:
@@ -133,7 +137,7 @@ class RunManifestService:
         """Run ``request``; raises ``ManifestError``/``DponeUsageError`` for invalid input."""
         loaded = load_manifest(request.manifest_path)
         name, process = loaded.select(request.selector)
-        run_id = request.run_id if request.run_id is not None else default_run_id(name, loaded.path)
+        run_id = request.run_id or default_run_id(name, loaded.path, request.execution_date)
         connections = resolved_connections(loaded)
         _register_secrets(request, process)
         tries = request.retry_attempts + 1

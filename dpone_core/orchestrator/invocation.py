@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from dpone_core import defaults
-from dpone_core.backends.protocol import BackendSettings, JobStateStore, LockAcquisition
+from dpone_core.backends.protocol import JobStateStore, LockAcquisition
 from dpone_core.blockers import BlockerDetail
-from dpone_core.cli_flags import orchestrate_run_argv
 from dpone_core.clock import utc_now_iso
 from dpone_core.errors import CorruptJobState
 from dpone_core.evidence import plan_evidence, write_evidence
-from dpone_core.handoff import HandoffInputs, SchedulerHandoffBuilder
 from dpone_core.job_state import JobState
 from dpone_core.naming import file_safe_name
 from dpone_core.orchestrator.request import OrchestratedRunRequest
@@ -29,8 +27,9 @@ from dpone_core.report import OrchestratedRunReport
 __all__ = ["Invocation", "default_output_dir"]
 
 
-def default_output_dir(run_id: str) -> str:
-    return f"{defaults.OUTPUT_ROOT}/{file_safe_name(run_id)}"
+def default_output_dir(run_id: str, root: str | Path = defaults.OUTPUT_ROOT) -> str:
+    """``<root>/<run id>``: one evidence directory per run id."""
+    return f"{root}/{file_safe_name(run_id)}"
 
 
 @dataclass
@@ -48,35 +47,6 @@ class Invocation:
     started_at: str = field(default_factory=utc_now_iso)
     acquisition: LockAcquisition | None = None
     decision_message: str = ""
-
-    @staticmethod
-    def handoff_for(
-        builder: SchedulerHandoffBuilder,
-        request: OrchestratedRunRequest,
-        *,
-        lock_key: str,
-        output_dir: Path,
-        settings: BackendSettings,
-    ) -> dict[str, Any]:
-        """The snippets that make any scheduler repeat this invocation (no secret values)."""
-        values: dict[str, object] = {
-            "manifest_path": request.manifest_path,
-            "selector": request.selector,
-            "run_id": request.run_id,
-            "retry_attempts": request.retry_attempts,
-            "retry_backoff_seconds": float(request.retry_backoff_seconds),
-            "concurrency_key": lock_key,
-            "lock_dir": settings.lock_dir,
-            "lock_ttl_seconds": settings.lock_ttl_seconds,
-            "state_dir": settings.state_dir,
-            "backend": settings.backend,
-            "backend_schema": settings.backend_schema,
-            "resume_policy": request.resume_policy.value,
-            "output_dir": str(output_dir),
-        }
-        argv = orchestrate_run_argv(values)
-        inputs = HandoffInputs(argv=argv, name=str(request.run_id), env_refs=settings.env_refs)
-        return builder.build(inputs).to_dict()
 
     def peek_state(self) -> JobState | None:
         """The stored state for a refusal's report (None when unreadable)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from dpone_core.executor.request import RunRequest
 from dpone_core.resume import ResumePolicy
+from dpone_core.schedule import check_schedule
 
 __all__ = ["OrchestratedRunRequest", "RestartGuard", "RunExecutor", "RunOutcome"]
 
@@ -21,6 +22,16 @@ class OrchestratedRunRequest(RunRequest):
     #: Let a from-scratch restart publish an ``append`` load whose rows the previous
     #: generation already published (a deliberate repeat); refused otherwise.
     allow_duplicate_load: bool = False
+    #: When schedulers should run this process (cron syntax, UTC), for the handoff
+    #: snippets; default: the manifest's ``schedule:``, else ``0 2 * * *``.
+    schedule: str | None = None
+    #: The Airflow DAG that started this run (``--dag-id``); names the handoff's DAG.
+    dag_id: str | None = Field(default=None, min_length=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_schedule(value)
 
 
 class RunOutcome(Protocol):

@@ -118,12 +118,18 @@ def test_dpone_core_all_matches_its_lazy_table() -> None:
     assert set(dpone_core.__all__) == set(dpone_core._EXPORTS)
 
 
-def test_rendered_argv_parses_back_to_the_same_values() -> None:
+#: Flags that exclude each other: each pair is rendered in its own command line.
+_EXCLUSIVE = (("run_id", "execution_date"), ("output_dir", "output_root"))
+
+
+@pytest.mark.parametrize("choice", [0, 1])
+def test_rendered_argv_parses_back_to_the_same_values(choice: int) -> None:
     """The handoff's command line and the parser share one flag table."""
     values: dict[str, object] = {
         "manifest_path": "m.yml",
         "selector": "orders",
         "run_id": "orders_2026",
+        "execution_date": "2026-11-30",
         "retry_attempts": 2,
         "retry_backoff_seconds": 1.5,
         "concurrency_key": "k",
@@ -134,14 +140,27 @@ def test_rendered_argv_parses_back_to_the_same_values() -> None:
         "backend_schema": "dp",
         "resume_policy": "resume",
         "output_dir": "/o",
+        "output_root": "/r",
+        "schedule": "30 1 * * 1",
+        "dag_id": "daily_shop",
         "format": "json",
         "allow_duplicate_load": True,
     }
     assert set(values) == set(ORCHESTRATE_RUN_FLAGS)
+    for pair in _EXCLUSIVE:
+        del values[pair[1 - choice]]
     args = build_parser().parse_args(orchestrate_run_argv(values))
     dest = {action.option_strings[0]: action.dest for action in _orchestrate_run_actions()}
     for field, flag in ORCHESTRATE_RUN_FLAGS.items():
-        assert getattr(args, dest[flag]) == values[field], field
+        assert getattr(args, dest[flag]) == values.get(field), field
+
+
+def test_exclusive_flags_are_refused_together() -> None:
+    for first, second in _EXCLUSIVE:
+        values = {"manifest_path": "m.yml", first: "a", second: "2026-11-30"}
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(orchestrate_run_argv(values))
+        assert exc.value.code == 2
 
 
 def _orchestrate_run_actions() -> list[argparse.Action]:
