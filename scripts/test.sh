@@ -5,6 +5,19 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/bootstrap.sh"
+# System tools the tests drive for real (cron runs under a faked clock), installed here
+# so that CI on a fresh machine has them.
+need=()
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test.sh: need ${need[*]} (apt-get install -y ${need[*]} as root)" >&2
+    exit 2
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${need[@]}" >&2 \
+    || { apt-get update -q >&2 && apt-get install -y -q "${need[@]}" >&2; }
+fi
 cd "$root"
 venv="${DPONE_VENV:-$root/.venv}"
 "$venv/bin/ruff" check dpone_core dpone_dagster tests bench
