@@ -43,6 +43,8 @@ def dagster_definitions(
     asset = python_identifier(name)
     key = [python_identifier(namespace), asset]
     fmt = "%Y-%m-%d" if period is Period.DAY else "%Y-%m-%dT%H:%M"
+    # Dagster parses the start with the partitions' own format.
+    start = start if period is Period.DAY else f"{start}T00:00"
     lines = [
         f'"""dpone scheduler handoff: Dagster definitions for process {name!r} of {namespace!r}.',
         "",
