@@ -33,6 +33,11 @@ def _typed(kind: str, value: Any) -> dict[str, Any]:
     return {"type": kind, "raw_value": value}
 
 
+def _path(value: str) -> dict[str, Any]:
+    """A path as Dagster can use it: absolute (dpone's working directory is not Dagster's)."""
+    return _typed("path", redact(os.path.abspath(value)))
+
+
 def pipes_metadata(report: OrchestratedRunReport) -> dict[str, dict[str, Any]]:
     """The report as typed Pipes metadata (every string redacted once more)."""
     md: dict[str, dict[str, Any]] = {
@@ -43,14 +48,14 @@ def pipes_metadata(report: OrchestratedRunReport) -> dict[str, dict[str, Any]]:
         keys.DECISION: _typed("text", redact(report.decision)),
         keys.BLOCKERS: _typed("json", list(report.blockers)),
         keys.DURATION_SECONDS: _typed("float", round(report.duration_seconds, 3)),
-        keys.JOB_STATE_FILE: _typed("path", redact(report.job_state_path)),
-        keys.OUTPUT_DIR: _typed("path", redact(report.output_dir)),
+        keys.JOB_STATE_FILE: _path(report.job_state_path),
+        keys.OUTPUT_DIR: _path(report.output_dir),
     }
     if report.job_state is not None:
         md[keys.ATTEMPT] = _typed("int", int(report.job_state.get("attempt", 0)))
     invocation = report.evidence.get("invocation_report_json")
     if invocation:
-        md[keys.INVOCATION_REPORT_JSON] = _typed("path", redact(invocation))
+        md[keys.INVOCATION_REPORT_JSON] = _path(invocation)
     result = (report.run_result or {}).get("result") or {}
     for key, field in (
         (keys.EXTRACTED_ROWS, "extracted_rows"),

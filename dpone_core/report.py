@@ -121,11 +121,13 @@ def render_markdown(report: OrchestratedRunReport) -> str:
                 lines += ["", f"{name.replace('_', ' ')}:", "", *_fence(result[name], "text")]
     lines += [
         "",
-        "## Re-run it (cron handoff)",
+        "## Schedule it (crontab line)",
         "",
-        *_fence(report.scheduler_handoff.get("cron_command", ""), "sh"),
+        *_fence(report.scheduler_handoff.get("crontab_line", ""), "sh"),
         "",
-        "Airflow, Dagster and Kubernetes snippets are in `scheduler_handoff` of the JSON report.",
+        "Each run takes its logical date from the scheduler, so every day is its own run id. "
+        "Airflow (task and DAG file), Dagster and Kubernetes snippets are in "
+        "`scheduler_handoff` of the JSON report (docs/handoff.md).",
         "",
         "## Evidence",
         "",

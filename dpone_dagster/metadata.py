@@ -13,7 +13,9 @@ same tables; a test keeps them in step):
   :func:`check_metadata`.
 
 Plus the run tag :data:`RESUME_POLICY_TAG`. No other module spells a ``dpone/``
-key: they import the constants and builders from here.
+key: they import the constants and builders from here. The materialization keys
+live in :mod:`dpone_core.metadata_keys` (dpone launched by Dagster Pipes writes them
+too) and are re-exported here.
 
 Every key lives under ``dpone/`` (plus Dagster's own ``dagster/row_count`` and
 ``dagster/table_name``). Everything that came from the engine is redacted
