@@ -35,12 +35,27 @@ def cron_command(command: list[str], working_dir: str | None, period: Period) ->
     return cd + _with_date([shlex.quote(word) for word in command], period)
 
 
+def _crontab_word(text: str) -> str:
+    """A one-line shell word in which no backslash stands right before a ``%``.
+
+    cron strips the backslash of ``\\%`` but reads ``\\\\%`` as an escaped backslash
+    followed by a bare ``%`` (the end of the command), so a literal backslash can never
+    precede an escaped ``%``. Inside single quotes the two are split by closing and
+    reopening the quotes (``'a\\''%b'`` is ``a\\%b`` to the shell). ``$'...'`` words
+    already write a backslash as ``\\\\``, which cron passes on unchanged.
+    """
+    word = one_line_word(text)
+    if word.startswith("'") and "\\%" in word:
+        word = word.replace("\\%", "\\''%")
+    return word
+
+
 def crontab_line(
     schedule: str, command: list[str], working_dir: str | None, period: Period
 ) -> str:
     """``<schedule> <command>``: one physical line, ``%`` escaped for cron."""
-    cd = "" if working_dir is None else f"cd {one_line_word(working_dir)} && "
-    line = cd + _with_date([one_line_word(word) for word in command], period)
+    cd = "" if working_dir is None else f"cd {_crontab_word(working_dir)} && "
+    line = cd + _with_date([_crontab_word(word) for word in command], period)
     texts = [*command, *([] if working_dir is None else [working_dir])]
     if any(needs_ansi_c(text) for text in texts):
         # $'...' is bash; cron runs /bin/sh, so hand the line to bash.

@@ -171,12 +171,9 @@ def test_backslash_before_percent_survives_crons_percent_rule(project: Project) 
     first = project.first_run("--manifest", "m.yml", "--execution-date", "2026-11-29")
     line = first["scheduler_handoff"]["crontab_line"]
     entry = cron_command_of(line)
-    if entry.stdin is not None:
-        # Known bug (reported, not fixed here): crontab_line quotes the word as 'orders\%daily'
-        # and then escapes its % for cron, giving 'orders\\%daily'; cron takes the first
-        # backslash as escaping the second, so the % is bare: the command ends there and
-        # the rest of the line becomes its stdin.
-        pytest.xfail(f"cron cuts the crontab line's command at ...{entry.command[-40:]!r}")
+    # cron reads "\\%" as an escaped backslash and a bare % (the end of the command), so
+    # the line must never put a literal backslash right before an escaped %.
+    assert entry.stdin is None, f"cron cuts the command at ...{entry.command[-40:]!r}"
     out = run_like_cron(line, home=project.home, at_utc=day("2026-11-30 02:00"))
     assert out.returncode == 0, out.stdout + out.stderr
     run_id = "m.orders\\%daily_2026_11_30"
