@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.airflow import airflow_dags_test, task_states
+from tests.support.airflow import (
+    AIRFLOW_2_VERSION,
+    AIRFLOW_VERSION,
+    airflow_dags_test,
+    task_states,
+)
 from tests.support.workspace import Workspace, recorder_command
 
 pytestmark = pytest.mark.slow
@@ -47,7 +52,9 @@ def _states(ws: Workspace) -> dict[str, dict[str, object]]:
     }
 
 
-def test_generated_dag_runs_each_logical_date_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [AIRFLOW_VERSION, AIRFLOW_2_VERSION])
+def test_generated_dag_runs_each_logical_date_once(tmp_path: Path, version: str) -> None:
+    """On Airflow 3 and on Airflow 2: the DAG file imports on both, unchanged."""
     ws, record = _project(tmp_path)
     handoff = _first_run(ws)
     dags = tmp_path / "dags"
@@ -57,7 +64,9 @@ def test_generated_dag_runs_each_logical_date_once(tmp_path: Path) -> None:
     home = tmp_path / "airflow-home"
 
     for logical_date in ("2026-11-02", "2026-11-03"):
-        done = airflow_dags_test(dag_file, "dpone_shop_orders", logical_date, home=home)
+        done = airflow_dags_test(
+            dag_file, "dpone_shop_orders", logical_date, home=home, version=version
+        )
         assert done.returncode == 0, done.stdout[-4000:]
         assert task_states(home, "dpone_shop_orders") == {"orders": "success"}
 
@@ -72,7 +81,9 @@ def test_generated_dag_runs_each_logical_date_once(tmp_path: Path) -> None:
         assert (report / "orchestrated_run.json").is_file()
 
     # Airflow re-runs a date (a clear, a retry): refused, the process does not run again.
-    again = airflow_dags_test(dag_file, "dpone_shop_orders", "2026-11-03", home=home)
+    again = airflow_dags_test(
+        dag_file, "dpone_shop_orders", "2026-11-03", home=home, version=version
+    )
     assert again.returncode != 0
     assert task_states(home, "dpone_shop_orders") == {"orders": "failed"}
     assert "job_state.already_committed" in again.stdout

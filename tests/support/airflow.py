@@ -34,20 +34,38 @@ import fasteners  # type: ignore[import-untyped]
 
 #: The Airflow release the generated DAGs are checked against (current on PyPI).
 AIRFLOW_VERSION = "3.3.2"
+#: The last Airflow 2 release: the generated DAGs must import and run there too.
+AIRFLOW_2_VERSION = "2.11.2"
 
 _PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 #: Airflow's tested pins for this release and Python. It lives on GitHub, which may be out
 #: of reach (it is on the CI machines): then pip resolves the versions by itself.
-CONSTRAINTS_URL = (
-    "https://raw.githubusercontent.com/apache/airflow/"
-    f"constraints-{AIRFLOW_VERSION}/constraints-{_PYTHON}.txt"
-)
-#: ``BashOperator`` moved to this provider in Airflow 3. ``apache-airflow-core`` depends on
-#: it today; naming it keeps the import working if that dependency is ever dropped.
-_EXTRA_PACKAGES = ("apache-airflow-providers-standard",)
+def constraints_url(version: str) -> str:
+    return (
+        "https://raw.githubusercontent.com/apache/airflow/"
+        f"constraints-{version}/constraints-{_PYTHON}.txt"
+    )
+
+
+def _extra_packages(version: str) -> tuple[str, ...]:
+    """``BashOperator`` moved to the standard provider in Airflow 3 (``apache-airflow-core``
+    depends on it today; naming it keeps the import working if that is ever dropped)."""
+    return ("apache-airflow-providers-standard",) if version.startswith("3.") else ()
+
+
+def _bash_operator_import(version: str) -> str:
+    if version.startswith("3."):
+        return "from airflow.providers.standard.operators.bash import BashOperator"
+    return "from airflow.operators.bash import BashOperator"
+
+
 #: Written last, so a venv without it is a half-built one (killed build) and is rebuilt.
 _STAMP = ".dpone-airflow-ready"
-_NAME = f"airflow-{AIRFLOW_VERSION}-py{_PYTHON}"
+
+
+def _name(version: str) -> str:
+    return f"airflow-{version}-py{_PYTHON}"
+
 _DB_NAME = "airflow.db"
 #: Environment variables of the calling process that must not reach Airflow: the project
 #: venv's, and any Airflow settings a developer has exported for a real installation.
@@ -67,23 +85,23 @@ def _lock(name: str) -> fasteners.InterProcessLock:
     return fasteners.InterProcessLock(str(cache_dir() / f"{name}.lock"))
 
 
-def airflow_venv() -> Path:
-    """The path of a venv holding ``apache-airflow==AIRFLOW_VERSION``, built on first use.
+def airflow_venv(version: str = AIRFLOW_VERSION) -> Path:
+    """The path of a venv holding ``apache-airflow==<version>``, built on first use.
 
     Safe under concurrent callers: the build runs under an inter-process lock, and the stamp
     file is written only once Airflow's ``BashOperator`` imports, so a venv left by a killed
     build (or whose base Python has gone) is thrown away and rebuilt.
     """
-    venv = cache_dir() / _NAME
+    venv = cache_dir() / _name(version)
     if _venv_ready(venv):
         return venv
-    with _lock(_NAME):
+    with _lock(_name(version)):
         if _venv_ready(venv):
             return venv
         if venv.exists():
             shutil.rmtree(venv)
-        _build_venv(venv)
-        (venv / _STAMP).write_text(f"apache-airflow=={AIRFLOW_VERSION}\n")
+        _build_venv(venv, version)
+        (venv / _STAMP).write_text(f"apache-airflow=={version}\n")
     return venv
 
 
@@ -92,28 +110,28 @@ def _venv_ready(venv: Path) -> bool:
     return (venv / _STAMP).is_file() and (venv / "bin" / "python").exists()
 
 
-def _build_venv(venv: Path) -> None:
+def _build_venv(venv: Path, version: str) -> None:
     # The base interpreter, so the new venv never chains to the project venv running pytest.
     base_python = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     pip = [python, "-m", "pip", "install", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    args = [*pip, f"apache-airflow=={AIRFLOW_VERSION}", *_EXTRA_PACKAGES]
-    constraints = _download_constraints(venv / "constraints.txt")
+    args = [*pip, f"apache-airflow=={version}", *_extra_packages(version)]
+    constraints = _download_constraints(constraints_url(version), venv / "constraints.txt")
     if constraints is not None:
         args += ["--constraint", str(constraints)]
     subprocess.run(args, check=True)
     # Fail the build here (no stamp) rather than every later test with an import error.
-    probe = "from airflow.providers.standard.operators.bash import BashOperator"
+    probe = _bash_operator_import(version)
     with tempfile.TemporaryDirectory() as home:  # importing Airflow writes an airflow.cfg
         subprocess.run([python, "-c", probe], check=True, env=_base_env(Path(home)))
 
 
-def _download_constraints(dest: Path) -> Path | None:
+def _download_constraints(url: str, dest: Path) -> Path | None:
     """Airflow's constraints file, or None when it can't be fetched (no route, no DNS)."""
     try:
-        with urllib.request.urlopen(CONSTRAINTS_URL, timeout=20) as response:
+        with urllib.request.urlopen(url, timeout=20) as response:
             dest.write_bytes(response.read())
     except OSError:
         return None
@@ -137,17 +155,17 @@ def _base_env(home: Path, dags_folder: Path | None = None) -> dict[str, str]:
     return env
 
 
-def _migrated_db_template(venv: Path) -> Path:
+def _migrated_db_template(venv: Path, version: str) -> Path:
     """An empty, migrated metadata DB, made once and copied into each test's home.
 
     ``airflow db migrate`` costs about 3 s per call; a copy costs nothing. Copying is safe:
     the migrated DB holds only the schema version, the default pool and log templates,
     nothing tied to a home or a dags folder, and its name carries the Airflow version.
     """
-    template = cache_dir() / f"{_NAME}-migrated.db"
+    template = cache_dir() / f"{_name(version)}-migrated.db"
     if template.is_file():
         return template
-    with _lock(f"{_NAME}-migrated"):
+    with _lock(f"{_name(version)}-migrated"):
         if template.is_file():
             return template
         with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
@@ -173,6 +191,7 @@ def airflow_dags_test(
     home: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
+    version: str = AIRFLOW_VERSION,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``airflow dags test <dag_id> <logical_date>`` on ``dag_file``'s directory.
 
@@ -182,11 +201,11 @@ def airflow_dags_test(
     ``stdout`` holds stdout and stderr interleaved (the Airflow log, rendered commands and
     all); ``returncode`` is 1 when a task failed or the DAG did not load.
     """
-    venv = airflow_venv()
+    venv = airflow_venv(version)
     home.mkdir(parents=True, exist_ok=True)
     db = home / _DB_NAME
     if not db.exists():
-        shutil.copyfile(_migrated_db_template(venv), db)
+        shutil.copyfile(_migrated_db_template(venv, version), db)
     run_env = _base_env(home, dags_folder=dag_file.resolve().parent)
     run_env["PATH"] = f"{venv / 'bin'}{os.pathsep}{run_env.get('PATH', '')}"
     run_env.update(env or {})
