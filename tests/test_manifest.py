@@ -158,7 +158,7 @@ INVALID = [
         VALID.replace("timeout_seconds: 5", "timout_seconds: 5"),
         "processes.report.timout_seconds",
         "unknown field; expected one of: description, tags, owners, partitions, "
-        "concurrency_key, deps, kind, command, timeout_seconds, cwd, env",
+        "concurrency_key, schedule, deps, kind, command, timeout_seconds, cwd, env",
         id="typo-in-command-field",
     ),
     pytest.param(

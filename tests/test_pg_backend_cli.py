@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -291,24 +292,16 @@ def test_the_dsn_password_appears_in_no_output_evidence_state_or_handoff(ws: PgW
 
 def test_the_cron_handoff_reaches_the_same_backend_through_the_variable(ws: PgWorkspace) -> None:
     _manifest(ws.root)
-    code, report, err = ws.pg_run(
-        "--manifest", "m.yml", "--run-id", "r1", "--resume-policy", "restart"
-    )
+    code, report, err = ws.pg_run("--manifest", "m.yml", "--execution-date", "2026-11-29")
     assert code == 0, err
     cron = report["scheduler_handoff"]["cron_command"]
     assert ws.password not in cron
-    bindir = ws.root / "bin"
-    bindir.mkdir()
-    shim = bindir / "dpone"
-    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m dpone_core.cli "$@"\n')
-    shim.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != DSN_ENV}
-    env["PATH"] = f"{bindir}:{env['PATH']}"
 
     def cron_run(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["bash", "-c", cron],
-            cwd=ws.root,
+            ["sh", "-c", cron],
+            cwd="/",
             capture_output=True,
             text=True,
             env={**env, **extra},
@@ -320,8 +313,9 @@ def test_the_cron_handoff_reaches_the_same_backend_through_the_variable(ws: PgWo
     assert missing.returncode == 2 and DSN_ENV in missing.stderr
     again = cron_run({DSN_ENV: ws.dsn})
     assert again.returncode == 0, again.stderr
-    state = ws.pg_state("r1")
-    assert (state["status"], state["attempt"]) == ("committed", 2)
+    today = datetime.now(UTC).strftime("%Y_%m_%d")
+    state = ws.pg_state(f"m.job_{today}")
+    assert (state["status"], state["lock_key"]) == ("committed", "m.job")
     assert not (ws.root / ".dpone" / "orchestration-state").exists()
 
 
