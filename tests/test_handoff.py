@@ -1,67 +1,114 @@
-"""Scheduler handoff snippets: each one must really re-run the same command."""
+"""Scheduler handoff builder: every snippet must re-run the same schedule, exactly.
+
+Unit tests of the pure builder (``dpone_core.handoff``): nothing here installs or
+starts Airflow, Dagster, cron or Kubernetes (other files run the real tools end to
+end). What the snippets are checked with instead: ``shlex``, ``compile``/``ast``,
+bash and ``/bin/sh`` running the rendered shell text with an argv-dumping script as
+the program, faithful models of cron's ``%`` handling and of Kubernetes' ``$(VAR)``
+expansion, Jinja (as Airflow renders ``bash_command``), PyYAML, and loading the
+Dagster definitions file (without materializing it).
+
+A handoff is a *schedule*: ``argv`` carries no run id and every snippet appends
+``--execution-date`` in its scheduler's idiom, so the argv that arrives must be the
+input argv plus ``['--execution-date', <logical date>]`` (plus ``--dag-id`` on
+Airflow).
+
+Tests marked ``xfail(strict=True)`` pin bugs found in the builder: each one turns
+into a failure (XPASS) the day the bug is fixed, so the marker is then removed.
+"""
 
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import keyword
 import re
 import shlex
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-import jinja2
-import jinja2.sandbox
 import pytest
 import yaml
 from pydantic import ValidationError
 
 from dpone_core.handoff import (
+    IMAGE_PLACEHOLDER,
     HandoffInputs,
     SchedulerHandoff,
     SchedulerHandoffBuilder,
-    airflow_task_id,
+    airflow_id,
     kubernetes_name,
     python_identifier,
 )
+from dpone_core.logical_run import parse_execution_date
+from dpone_core.manifest import OPTIONAL_ENV
 from dpone_core.redact import register_secret
+
+try:
+    import jinja2
+    import jinja2.sandbox
+except ImportError:  # pragma: no cover - jinja2 is installed in the dev venv
+    jinja2 = None  # type: ignore[assignment]
+
+UTC = dt.UTC
+START = dt.date(2026, 1, 2)
 
 BASE_ARGV = [
     "orchestrate",
     "run",
     "--manifest",
-    "manifests/orders.yml",
+    "/srv/pipelines/manifests/shop.yml",
     "--selector",
     "orders",
-    "--run-id",
-    "orders_2026_06_05",
     "--retry-attempts",
     "2",
+    "--output-root",
+    "/srv/pipelines/evidence",
 ]
 
+#: Arguments every snippet must deliver byte for byte.
 NASTY = [
     'it\'s "quoted"',
     "two  spaces and a\ttab",
     "$HOME ${PATH} $(echo pwned) `id`",
+    "$(HOME) $(PATH) $(DPONE_UNDEFINED_VAR) $$ trailing$",
     "line one\nline two\r\n",
     "{{ ds }} {% if x %}{# c #}{",
     "{",
     "{{",
     "}}",
+    "{%",
+    "{#",
     "100% of *.csv; rm -rf / && echo | cat > x",
-    "日本語 é ✓ 😀 \u2028 \x85",
+    "%F %H:%M %%",
+    "日本語 é ✓ 😀 \u2028 \x85 \ufeffbom",
     "back\\slash\\",
     "",
     "-",
+    "--",
     "--flag=va'l\"ue",
     "!history !!",
     "~user",
-    "\x01\x1b[31mred\x7f",
-    "deploy.sh",
+    "#not a comment",
+    "\x01\x1b[31mred\x7f\x0b\x0c",
+    "control\tand 'single' \"double\" $x `y` {z}\n",
+    " leading and trailing ",
+    "ends.sh",
     "run.bash",
+    "X.SH",
 ]
+#: Backslashes next to control characters or ``%`` (bash ``$'...'`` quoting of ``\\``):
+#: delivered exactly by every snippet except the crontab line (see BACKSLASH_BUG).
+BACKSLASHED = ["ctrl\x01 and back\\slash \\n \\x41 \\' \\\\", "50\\% \\%F"]
+ALL_ARGS = NASTY + BACKSLASHED
+PRINTABLE_NASTY = [arg for arg in NASTY if not re.search(r"[\x00-\x1f\x7f]", arg)]
 
 ODD_NAMES = [
     "orders",
@@ -69,407 +116,1184 @@ ODD_NAMES = [
     "orders_2026_06_05",
     "a/b",
     "a_b",
+    "a-b",
+    "a.b",
     "",
     "   ",
     "2026-06-05",
     "class",
+    "None",
     "dg",
     "context",
-    "subprocess",
+    "defs",
+    "COMMAND",
+    "datetime",
+    "DAG",
+    "BashOperator",
     "日本",
     "x" * 300,
     "-lead-trail-",
-    "a.b",
     "{{ ds }}",
     "ends.sh",
     "with space",
+    "tab\there",
 ]
+
+DAILY = ["0 2 * * *", "15 3 * * 1-5", "0 0 1 * *", "@daily", "@midnight", "@weekly", "@yearly"]
+SUB_DAILY = ["*/15 * * * *", "@hourly", "0 */2 * * *", "0,30 2 * * *", "0 2,14 * * *"]
+DAY_FMT = "%Y-%m-%d"
+MINUTE_FMT = "%Y-%m-%dT%H:%MZ"
+
+AIRFLOW_CONTEXT = {
+    "ds": "2026-11-30",
+    "ts": "2026-11-30T02:00:00+00:00",
+    "dag": SimpleNamespace(dag_id="the_dag.id-1"),
+}
+DAILY_TRAILER = " --execution-date {{ ds }} --dag-id {{ dag.dag_id }}"
+MINUTE_TRAILER = " --execution-date {{ ts }} --dag-id {{ dag.dag_id }}"
+JINJA_OPENERS = ("{{", "{%", "{#")
+
+
+def inputs(**overrides: Any) -> HandoffInputs:
+    fields: dict[str, Any] = {
+        "argv": BASE_ARGV,
+        "name": "orders",
+        "namespace": "shop",
+        "start_date": START,
+    }
+    fields.update(overrides)
+    return HandoffInputs(**fields)
 
 
 def build(**overrides: Any) -> SchedulerHandoff:
-    fields: dict[str, Any] = {"argv": BASE_ARGV, "name": "orders_2026_06_05"}
-    fields.update(overrides)
-    return SchedulerHandoffBuilder().build(HandoffInputs(**fields))
+    return SchedulerHandoffBuilder().build(inputs(**overrides))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass
+class Dumper:
+    """A program that writes the argv it receives (after its own two) and its cwd as JSON."""
+
+    script: Path
+    out: Path
+
+    def argv(self, args: list[str]) -> list[str]:
+        return [str(self.script), str(self.out), *args]
+
+    def read(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.out.read_text(encoding="utf-8"))
+        self.out.unlink()
+        return data
 
 
 @pytest.fixture
-def argv_dumper(tmp_path: Path) -> tuple[Path, Path]:
-    """A script that writes its argv and cwd as JSON to the file named by argv[1]."""
-    script = tmp_path / "dump argv's.py"
+def dumper(tmp_path: Path) -> Dumper:
+    script = tmp_path / "dump argv's $x.py"
     script.write_text(
         "import json, os, sys\n"
         "with open(sys.argv[1], 'w', encoding='utf-8') as fh:\n"
         "    json.dump({'argv': sys.argv[2:], 'cwd': os.getcwd()}, fh)\n",
         encoding="utf-8",
     )
-    return script, tmp_path / "out.json"
+    return Dumper(script, tmp_path / "out.json")
 
 
-def read_dump(out: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return data
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work $dir 'x' 100%"
+    path.mkdir()
+    return path
+
+
+def run_dated(run: Callable[[], object], fmt: str) -> set[str]:
+    """Run ``run``; the UTC dates (formatted) it may have seen: before and after it ran."""
+    before = dt.datetime.now(UTC)
+    run()
+    after = dt.datetime.now(UTC)
+    return {before.strftime(fmt), after.strftime(fmt)}
+
+
+def cron_cronie(command: str) -> tuple[str, str | None]:
+    """What cronie / ISC cron 4.1 hand to the shell: ``(command, stdin or None)``.
+
+    A backslash escapes the next character; only ``\\%`` loses its backslash; the
+    first unescaped ``%`` ends the command (the rest is stdin).
+    """
+    out: list[str] = []
+    escaped = False
+    for index, ch in enumerate(command):
+        if escaped:
+            if ch == "%":
+                out[-1] = "%"
+            else:
+                out.append(ch)
+            escaped = False
+            continue
+        if ch == "%":
+            return "".join(out), command[index + 1 :]
+        escaped = ch == "\\"
+        out.append(ch)
+    return "".join(out), None
+
+
+def cron_debian(command: str) -> tuple[str, str | None]:
+    """Debian/Ubuntu cron (Vixie 3.0 lineage, also FreeBSD): ``\\\\`` becomes ``\\`` too."""
+    out: list[str] = []
+    escaped = False
+    for index, ch in enumerate(command):
+        if escaped:
+            if ch in "%\\":
+                out[-1] = ch
+            else:
+                out.append(ch)
+            escaped = False
+            continue
+        if ch == "%":
+            return "".join(out), command[index + 1 :]
+        escaped = ch == "\\"
+        out.append(ch)
+    return "".join(out), None
+
+
+CRONS = {"cronie": cron_cronie, "debian": cron_debian}
+
+
+def crontab_command(line: str) -> str:
+    """The command field of a crontab line (the five schedule fields dropped)."""
+    assert "\n" not in line and "\r" not in line, "a crontab entry is one physical line"
+    return line.split(" ", 1 if line.startswith("@") else 5)[-1]
+
+
+def k8s_expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' expansion of a container command word (k8s third_party expansion.Expand).
+
+    ``$$`` is ``$``; ``$(NAME)`` is the variable's value when it is defined, else left as
+    written; ``$`` with anything else is kept together with that character.
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        ch = text[index]
+        if ch != "$" or index + 1 == len(text):
+            out.append(ch)
+            index += 1
+            continue
+        nxt = text[index + 1]
+        if nxt == "$":
+            out.append("$")
+            index += 2
+        elif nxt == "(" and ")" in text[index + 2 :]:
+            end = text.index(")", index + 2)
+            name = text[index + 2 : end]
+            out.append(env.get(name, f"$({name})"))
+            index = end + 1
+        else:
+            out.append(ch + nxt)
+            index += 2
+    return "".join(out)
+
+
+def test_k8s_expand_models_kubernetes() -> None:
+    """Control for the helper the Kubernetes tests rely on."""
+    env = {"HOME": "/h"}
+    assert k8s_expand("$(HOME)/x $(NOPE) $$(HOME) $$ $x $", env) == "/h/x $(NOPE) $(HOME) $ $x $"
+    assert k8s_expand("$$$$", env) == "$$"
+    assert k8s_expand("$(HOME", env) == "$(HOME"
+
+
+def render_like_airflow(text: str, context: Mapping[str, Any] = AIRFLOW_CONTEXT) -> str:
+    """Render ``text`` as Airflow renders a templated field (a sandboxed Jinja environment)."""
+    if jinja2 is not None:
+        env = jinja2.sandbox.SandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        )
+        return env.from_string(text).render(**context)
+    # Without Jinja: only the deliberate templates may open a tag; substitute them.
+    deliberate = {
+        "{{ ds }}": context["ds"],
+        "{{ ts }}": context["ts"],
+        "{{ dag.dag_id }}": context["dag"].dag_id,
+    }
+    rest = text
+    for template, value in deliberate.items():
+        rest = rest.replace(template, value)
+    assert not any(opener in rest for opener in JINJA_OPENERS), text
+    return rest
+
+
+def test_render_like_airflow_really_renders() -> None:
+    """Control: a command that is not Jinja-inert is changed by the renderer."""
+    plain = shlex.join(["dpone", "{{ '{' }}", "{{ ds }}"])
+    assert render_like_airflow(plain) != plain
+
+
+def call_named(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == name)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        )
+    ]
+
+
+def kwarg(call: ast.Call, name: str) -> ast.expr:
+    (value,) = [kw.value for kw in call.keywords if kw.arg == name]
+    return value
+
+
+def literal_kwarg(call: ast.Call, name: str) -> Any:
+    return ast.literal_eval(kwarg(call, name))
+
+
+def has_kwarg(call: ast.Call, name: str) -> bool:
+    return any(kw.arg == name for kw in call.keywords)
+
+
+def bash_operator(source: str) -> ast.Call:
+    tree = ast.parse(source)
+    imports = {
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert ("airflow.providers.standard.operators.bash", "BashOperator") in imports  # Airflow 3
+    assert ("airflow.operators.bash", "BashOperator") in imports  # Airflow 2
+    (call,) = call_named(tree, "BashOperator")
+    return call
+
+
+def bash_command(source: str) -> str:
+    value: str = literal_kwarg(bash_operator(source), "bash_command")
+    return value
+
+
+def cronjob(handoff: SchedulerHandoff) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(handoff.kubernetes_cronjob)
+    return doc
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return spec
+
+
+def container(doc: dict[str, Any]) -> dict[str, Any]:
+    (only,) = pod_spec(doc)["containers"]
+    result: dict[str, Any] = only
+    return result
+
+
+def module_assignments(tree: ast.Module) -> dict[str, ast.expr]:
+    return {
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+
+
+def load_dagster(source: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<dagster handoff>", "exec"), namespace)
+    return namespace
 
 
 # --------------------------------------------------------------------------- contract shape
 
 
-def test_to_dict_has_the_four_contract_keys_all_strings() -> None:
+def test_to_dict_has_the_contract_keys_and_the_rest() -> None:
     data = build().to_dict()
-    assert set(data) == {"cron_command", "airflow_task", "dagster_asset", "kubernetes_cronjob"}
+    contract = {"cron_command", "airflow_task", "dagster_asset", "kubernetes_cronjob"}
+    assert contract <= set(data)
+    assert {"crontab_line", "airflow_dag", "schedule"} <= set(data)
     assert all(isinstance(value, str) and value for value in data.values())
+    assert data["schedule"] == "0 2 * * *"
 
 
 def test_build_is_deterministic() -> None:
-    assert build(argv=[*BASE_ARGV, *NASTY]) == build(argv=[*BASE_ARGV, *NASTY])
+    fields: dict[str, Any] = {
+        "argv": [*BASE_ARGV, *ALL_ARGS],
+        "env_refs": {"B_VAR": "b", "A_VAR": OPTIONAL_ENV + "a"},
+        "data_dirs": {"states": "/var/dpone/states", "locks": "/var/dpone/locks"},
+        "working_dir": "/srv/pipelines",
+    }
+    first = SchedulerHandoffBuilder().build(inputs(**fields))
+    second = SchedulerHandoffBuilder().build(inputs(**fields))
+    assert first == second
+    assert first.to_dict() == second.to_dict()
+
+
+def test_build_is_pure_no_cwd_env_or_timezone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = build(argv=[*BASE_ARGV, "rel/path"], env_refs={"DPONE_DSN": "the DSN"})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TZ", "XXX-14")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    value = "env-value-" + uuid.uuid4().hex
+    monkeypatch.setenv("DPONE_DSN", value)
+    again = build(argv=[*BASE_ARGV, "rel/path"], env_refs={"DPONE_DSN": "the DSN"})
+    assert again == reference
+    for text in again.to_dict().values():
+        assert value not in text, "the builder must never read environment values"
+        assert str(tmp_path) not in text
+
+
+def test_handoff_and_inputs_are_frozen() -> None:
+    handoff = build()
+    with pytest.raises(ValidationError):
+        handoff.cron_command = "rm -rf /"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        inputs().argv = []  # type: ignore[misc]
+
+
+def test_no_snippet_carries_a_run_id_and_each_passes_the_logical_date_once() -> None:
+    handoff = build()
+    for key, text in handoff.to_dict().items():
+        assert "--run-id" not in text, key
+        if key != "schedule":
+            assert text.count("--execution-date") == 1, key
+    with pytest.raises(ValidationError):
+        inputs(run_id="orders_2026_06_05")
+
+
+def test_start_date_is_required_and_a_date() -> None:
+    with pytest.raises(ValidationError):
+        HandoffInputs(argv=BASE_ARGV, name="orders")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        inputs(start_date="yesterday")
+
+
+# --------------------------------------------------------------------------- periods
+
+
+@pytest.mark.parametrize("schedule", DAILY)
+def test_daily_or_coarser_schedules_pass_a_date(schedule: str) -> None:
+    handoff = build(schedule=schedule)
+    assert handoff.cron_command.endswith(' --execution-date "$(date -u +%F)"')
+    assert bash_command(handoff.airflow_task).endswith(DAILY_TRAILER)
+    script = container(cronjob(handoff))["command"][2]
+    assert k8s_expand(script, {}).endswith('--execution-date "$(date -u +%F)"')
+    partitions = call_named(ast.parse(handoff.dagster_asset), "TimeWindowPartitionsDefinition")
+    assert literal_kwarg(partitions[0], "fmt") == "%Y-%m-%d"
+
+
+@pytest.mark.parametrize("schedule", SUB_DAILY)
+def test_sub_daily_schedules_pass_a_utc_minute(schedule: str) -> None:
+    handoff = build(schedule=schedule)
+    assert handoff.cron_command.endswith(' --execution-date "$(date -u +%FT%H:%MZ)"')
+    assert bash_command(handoff.airflow_task).endswith(MINUTE_TRAILER)
+    script = container(cronjob(handoff))["command"][2]
+    assert k8s_expand(script, {}).endswith('--execution-date "$(date -u +%FT%H:%MZ)"')
+    partitions = call_named(ast.parse(handoff.dagster_asset), "TimeWindowPartitionsDefinition")
+    assert literal_kwarg(partitions[0], "fmt") == "%Y-%m-%dT%H:%M"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "fired", "token"),
+    [
+        ("0 2 * * *", dt.datetime(2026, 11, 30, 2, 0, tzinfo=UTC), "2026_11_30"),
+        ("@daily", dt.datetime(2026, 11, 30, 0, 0, tzinfo=UTC), "2026_11_30"),
+        ("*/15 * * * *", dt.datetime(2026, 11, 30, 2, 15, tzinfo=UTC), "2026_11_30T02_15"),
+        ("@hourly", dt.datetime(2026, 11, 30, 0, 0, tzinfo=UTC), "2026_11_30"),
+    ],
+)
+def test_every_scheduler_names_the_same_logical_run(
+    schedule: str, fired: dt.datetime, token: str
+) -> None:
+    """A tick's logical date, in each scheduler's idiom, parses to one run-id token."""
+    handoff = build(schedule=schedule)
+    (cron_fmt,) = re.findall(r'"\$\(date -u (\+[^)]*)\)"', handoff.cron_command)
+    script = k8s_expand(container(cronjob(handoff))["command"][2], {})
+    assert re.findall(r'"\$\(date -u (\+[^)]*)\)"', script) == [cron_fmt]
+    shell_date = subprocess.run(
+        ["date", "-u", "-d", f"@{int(fired.timestamp())}", cron_fmt],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    trailer = bash_command(handoff.airflow_task)
+    airflow_date = fired.strftime("%Y-%m-%d") if "{{ ds }}" in trailer else fired.isoformat()
+    (partitions,) = call_named(ast.parse(handoff.dagster_asset), "TimeWindowPartitionsDefinition")
+    dagster_key = fired.strftime(literal_kwarg(partitions, "fmt"))
+    for text in (shell_date, airflow_date, dagster_key):
+        assert parse_execution_date(text).token() == token, text
 
 
 # --------------------------------------------------------------------------- cron
 
 
 def test_cron_command_is_plain_for_plain_arguments() -> None:
-    assert build().cron_command == "dpone " + " ".join(BASE_ARGV)
+    handoff = build()
+    expected = "dpone " + " ".join(BASE_ARGV) + ' --execution-date "$(date -u +%F)"'
+    assert handoff.cron_command == expected
+    assert build(working_dir="/srv/p").cron_command == "cd /srv/p && " + expected
+
+
+@pytest.mark.parametrize("arg", ALL_ARGS)
+def test_cron_command_shlex_split_round_trips(arg: str) -> None:
+    argv = [*BASE_ARGV, "--extra", arg]
+    handoff = build(argv=argv, program="/opt/my tools/dpone", working_dir=f"/srv/{arg}")
+    assert shlex.split(handoff.cron_command) == [
+        "cd",
+        f"/srv/{arg}",
+        "&&",
+        "/opt/my tools/dpone",
+        *argv,
+        "--execution-date",
+        "$(date -u +%F)",
+    ]
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+@pytest.mark.parametrize(("schedule", "fmt"), [("0 2 * * *", DAY_FMT), ("*/5 * * * *", MINUTE_FMT)])
+def test_cron_command_runs_in_the_shell_and_delivers_the_argv(
+    dumper: Dumper, workdir: Path, shell: str, schedule: str, fmt: str
+) -> None:
+    handoff = build(
+        argv=dumper.argv(ALL_ARGS),
+        program=sys.executable,
+        working_dir=str(workdir),
+        schedule=schedule,
+    )
+    dates = run_dated(
+        lambda: subprocess.run([shell, "-c", handoff.cron_command], check=True, cwd="/"), fmt
+    )
+    got = dumper.read()
+    assert got["cwd"] == str(workdir)
+    assert got["argv"][:-2] == ALL_ARGS
+    assert got["argv"][-2] == "--execution-date"
+    assert got["argv"][-1] in dates
+
+
+@pytest.mark.parametrize("tz", ["XXX-14", "YYY+12"])
+def test_cron_command_takes_the_date_in_utc(dumper: Dumper, tz: str) -> None:
+    """UTC+14 and UTC-12: at any moment one of them has another date than UTC."""
+    handoff = build(argv=dumper.argv([]), program=sys.executable)
+    env = {"PATH": "/usr/bin:/bin", "TZ": tz}
+    dates = run_dated(
+        lambda: subprocess.run(["sh", "-c", handoff.cron_command], check=True, env=env), DAY_FMT
+    )
+    argv = dumper.read()["argv"]
+    assert argv[0] == "--execution-date"
+    assert argv[1] in dates
+
+
+@pytest.mark.parametrize("schedule", ["*/5  * * * *", " 0 2 * * * ", "@daily", "@hourly"])
+def test_crontab_line_starts_with_the_normalised_schedule(schedule: str) -> None:
+    handoff = build(schedule=schedule)
+    normalised = " ".join(schedule.split())
+    assert handoff.schedule == normalised
+    assert handoff.crontab_line.startswith(normalised + " ")
+    assert crontab_command(handoff.crontab_line).startswith("dpone ")
 
 
 @pytest.mark.parametrize("arg", NASTY)
-def test_cron_command_shlex_split_round_trips(arg: str) -> None:
-    argv = [*BASE_ARGV, "--extra", arg]
-    handoff = build(argv=argv, program="/opt/my tools/dpone")
-    assert shlex.split(handoff.cron_command) == ["/opt/my tools/dpone", *argv]
-
-
-def test_cron_command_runs_verbatim_in_bash(argv_dumper: tuple[Path, Path]) -> None:
-    script, out = argv_dumper
-    argv = [str(script), str(out), *NASTY]
-    handoff = build(argv=argv, program=sys.executable)
-    subprocess.run(["bash", "-c", handoff.cron_command], check=True)
-    assert read_dump(out)["argv"] == NASTY
-
-
-def test_cron_command_changes_into_working_dir(
-    argv_dumper: tuple[Path, Path], tmp_path: Path
-) -> None:
-    script, out = argv_dumper
-    workdir = tmp_path / "work $dir 'x'"
-    workdir.mkdir()
-    handoff = build(
-        argv=[str(script), str(out), "a"], program=sys.executable, working_dir=str(workdir)
-    )
-    subprocess.run(["bash", "-c", handoff.cron_command], check=True, cwd="/")
-    assert read_dump(out) == {"argv": ["a"], "cwd": str(workdir)}
-
-
-def _cron_shell_part(line: str) -> str:
-    """What cron hands to /bin/sh for a crontab line (schedule dropped, \\% unescaped)."""
+def test_crontab_line_is_one_line_with_every_percent_escaped(arg: str) -> None:
+    line = build(argv=[*BASE_ARGV, arg], working_dir=f"/srv/{arg}").crontab_line
     assert "\n" not in line and "\r" not in line
-    command = line.split(None, 5)[5]
-    assert re.search(r"(?<!\\)%", command) is None, "an unescaped % would become a newline"
-    return command.replace("\\%", "%")
+    assert re.search(r"(?<!\\)%", line) is None
+    for parse in CRONS.values():
+        _, stdin = parse(crontab_command(line))
+        assert stdin is None, "an unescaped % ends the command; the rest becomes stdin"
 
 
-@pytest.mark.parametrize("args", [["plain", "100%"], NASTY], ids=["simple", "nasty"])
-def test_crontab_line_is_one_line_and_runs_under_sh(
-    argv_dumper: tuple[Path, Path], args: list[str]
+@pytest.mark.parametrize("cron", sorted(CRONS))
+@pytest.mark.parametrize(
+    "args",
+    [["plain", "100%", "%F"], ["back\\slash\\", "50\\", "\\n"], NASTY],
+    ids=["percent", "backslash", "nasty"],
+)
+def test_crontab_line_runs_under_sh_as_cron_runs_it(
+    dumper: Dumper, workdir: Path, cron: str, args: list[str]
 ) -> None:
-    script, out = argv_dumper
     handoff = build(
-        argv=[str(script), str(out), *args], program=sys.executable, schedule="*/5  * * * *"
+        argv=dumper.argv(args),
+        program=sys.executable,
+        working_dir=str(workdir),
+        schedule="*/5 * * * *",
     )
-    assert handoff.crontab_line.startswith("*/5 * * * * ")
-    subprocess.run(["sh", "-c", _cron_shell_part(handoff.crontab_line)], check=True)
-    assert read_dump(out)["argv"] == args
+    command, stdin = CRONS[cron](crontab_command(handoff.crontab_line))
+    assert stdin is None
+    dates = run_dated(
+        lambda: subprocess.run(["/bin/sh", "-c", command], check=True, cwd="/"), MINUTE_FMT
+    )
+    got = dumper.read()
+    assert got["cwd"] == str(workdir)
+    assert got["argv"][:-2] == args
+    assert got["argv"][-2] == "--execution-date"
+    assert got["argv"][-1] in dates
+
+
+def _cron_delivers(
+    dumper: Dumper, cron: str, args: list[str], working_dir: Path | None = None
+) -> dict[str, Any]:
+    handoff = build(
+        argv=dumper.argv(args),
+        program=sys.executable,
+        working_dir=None if working_dir is None else str(working_dir),
+    )
+    command, stdin = CRONS[cron](crontab_command(handoff.crontab_line))
+    assert stdin is None, f"cron would end the command at a % and feed {stdin!r} to stdin"
+    subprocess.run(["/bin/sh", "-c", command], check=True, cwd="/")
+    got = dumper.read()
+    assert got["argv"][-2] == "--execution-date"
+    return {"argv": got["argv"][:-2], "cwd": got["cwd"]}
+
+
+@pytest.mark.parametrize("cron", sorted(CRONS))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["C:\\%TEMP%", "like '50\\%'", "\\%F"],
+        ["a\\%b", "ctrl\x01 forces bash -c"],
+        ["ctrl\x01\\%F"],
+    ],
+    ids=["single-quoted", "inside-bash-c", "ansi-c"],
+)
+def test_crontab_line_backslash_before_percent(
+    dumper: Dumper, tmp_path: Path, cron: str, args: list[str]
+) -> None:
+    """cron reads '\\\\%' as an escaped backslash and a bare % (the end of the command)."""
+    workdir = tmp_path / "w\\%d"
+    workdir.mkdir()
+    assert _cron_delivers(dumper, cron, args, workdir) == {"argv": args, "cwd": str(workdir)}
+
+
+BACKSLASH_BUG = (
+    "BUG dpone_core/handoff/cron.py crontab_line: Debian/Ubuntu cron (Vixie 3.0 lineage, "
+    "like FreeBSD's) turns every '\\\\' of a crontab entry into '\\' (cronie and ISC "
+    "cron 4.1 keep it), so a literal double backslash, or any backslash of a bash "
+    "$'...' word (written '\\\\'), reaches the shell halved."
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["a\\\\b"], ["\x01\\n"], ["a\\\\%b"]],
+    ids=["double-backslash", "ansi-c-backslash", "double-backslash-percent"],
+)
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "cronie",
+        pytest.param("debian", marks=pytest.mark.xfail(strict=True, reason=BACKSLASH_BUG)),
+    ],
+)
+def test_crontab_line_double_backslash(dumper: Dumper, cron: str, args: list[str]) -> None:
+    assert _cron_delivers(dumper, cron, args)["argv"] == args
 
 
 # --------------------------------------------------------------------------- Airflow
 
 
-def _airflow_call(source: str) -> ast.Call:
-    tree = ast.parse(source)
-    imports = [
-        (node.module, [alias.name for alias in node.names])
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom)
-    ]
-    assert ("airflow.operators.bash", ["BashOperator"]) in imports
-    calls = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "BashOperator"
-    ]
-    assert len(calls) == 1
-    return calls[0]
-
-
-def _kwarg(call: ast.Call, name: str) -> Any:
-    (value,) = [kw.value for kw in call.keywords if kw.arg == name]
-    return ast.literal_eval(value)
-
-
-def _render_like_airflow(text: str) -> str:
-    env = jinja2.sandbox.SandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True
-    )
-    return env.from_string(text).render()
-
-
-PRINTABLE_NASTY = [arg for arg in NASTY if not re.search(r"[\x00-\x1f\x7f]", arg)]
-
-
 def test_airflow_task_compiles_and_carries_the_command() -> None:
-    handoff = build(argv=[*BASE_ARGV, *NASTY])
-    compile(handoff.airflow_task, "<airflow>", "exec")
-    call = _airflow_call(handoff.airflow_task)
-    assert _kwarg(call, "task_id") == "orders_2026_06_05"
-    bash_command = _kwarg(call, "bash_command")
-    assert "\n" not in bash_command and "\r" not in bash_command
-    # shlex cannot read bash $'...' words; arguments without control characters
-    # must come back exactly (the bash test below covers the rest).
-    call = _airflow_call(build(argv=[*BASE_ARGV, *PRINTABLE_NASTY]).airflow_task)
-    assert shlex.split(_kwarg(call, "bash_command")) == ["dpone", *BASE_ARGV, *PRINTABLE_NASTY]
+    handoff = build(argv=[*BASE_ARGV, *ALL_ARGS], working_dir="/srv/pipelines")
+    compile(handoff.airflow_task, "<airflow task>", "exec")
+    call = bash_operator(handoff.airflow_task)
+    assert literal_kwarg(call, "task_id") == "orders"
+    assert literal_kwarg(call, "cwd") == "/srv/pipelines"
+    command = literal_kwarg(call, "bash_command")
+    assert "\n" not in command and "\r" not in command
+    tree = ast.parse(handoff.airflow_task)
+    (assign,) = [n for n in tree.body if isinstance(n, ast.Assign)]
+    assert isinstance(assign.targets[0], ast.Name)
+    assert assign.targets[0].id == python_identifier("orders")
+    assert not has_kwarg(bash_operator(build().airflow_task), "cwd")
 
 
-@pytest.mark.parametrize("last", ["{{ ds }}", "deploy.sh", "run.bash", "X.SH", "{", "{%"])
-def test_airflow_bash_command_is_jinja_inert(last: str) -> None:
-    """Airflow renders bash_command with Jinja and loads it as a template *file*
-    when it ends in .sh/.bash; our command has no Jinja tag openers at all and
-    always ends in a quote (or an escaped brace), so both are impossible."""
-    argv = [*BASE_ARGV, "--note", "{{ ds }} {% raw %} {# x #} {{", last]
-    bash_command = _kwarg(_airflow_call(build(argv=argv).airflow_task), "bash_command")
-    for opener in ("{{", "{%", "{#"):
-        assert opener not in bash_command
-    assert not bash_command.lower().endswith((".sh", ".bash"))
-    assert not bash_command.endswith(" ")
-    assert _render_like_airflow(bash_command) == bash_command
-    assert shlex.split(bash_command) == ["dpone", *argv]
+def test_airflow_bash_command_splits_back_after_rendering() -> None:
+    # shlex cannot read bash $'...' words: arguments with control characters are
+    # covered by the bash run below.
+    argv = [*BASE_ARGV, *PRINTABLE_NASTY]
+    rendered = render_like_airflow(bash_command(build(argv=argv).airflow_task))
+    assert shlex.split(rendered) == [
+        "dpone",
+        *argv,
+        "--execution-date",
+        "2026-11-30",
+        "--dag-id",
+        "the_dag.id-1",
+    ]
 
 
-def test_airflow_bash_command_runs_in_bash_after_jinja(argv_dumper: tuple[Path, Path]) -> None:
-    script, out = argv_dumper
-    handoff = build(argv=[str(script), str(out), *NASTY], program=sys.executable, working_dir="/")
-    bash_command = _kwarg(_airflow_call(handoff.airflow_task), "bash_command")
-    rendered = _render_like_airflow(bash_command)
-    assert rendered == bash_command
-    subprocess.run(["bash", "-c", rendered], check=True)
-    assert read_dump(out) == {"argv": NASTY, "cwd": "/"}
+@pytest.mark.parametrize("last", ["{{ ds }}", "deploy.sh", "run.bash", "X.SH", "{", "{%", "{#"])
+@pytest.mark.parametrize(
+    ("schedule", "trailer"), [("0 2 * * *", DAILY_TRAILER), ("@hourly", MINUTE_TRAILER)]
+)
+def test_airflow_bash_command_is_jinja_inert(last: str, schedule: str, trailer: str) -> None:
+    """Airflow renders bash_command with Jinja, and loads it as a template *file* when it
+    ends in .sh/.bash: only the deliberate templates may open a tag."""
+    argv = [*BASE_ARGV, "--note", "{{ ds }} {% raw %} {# x #} {{", *ALL_ARGS, last]
+    command = bash_command(build(argv=argv, schedule=schedule).airflow_task)
+    assert command.endswith(trailer)
+    head = command[: -len(trailer)]
+    for opener in JINJA_OPENERS:
+        assert opener not in head
+    assert not command.lower().endswith((".sh", ".bash"))
+    assert render_like_airflow(command) == head + render_like_airflow(trailer)
 
 
-def test_unguarded_command_would_be_mangled_by_jinja() -> None:
-    """Control for the test above: a plain shlex command does not survive Jinja."""
-    plain = shlex.join(["dpone", "{{ '{' }}"])
-    assert _render_like_airflow(plain) != plain
+@pytest.mark.parametrize(
+    ("schedule", "logical"),
+    [("0 2 * * *", "2026-11-30"), ("*/10 * * * *", "2026-11-30T02:00:00+00:00")],
+)
+def test_airflow_bash_command_runs_in_bash_after_rendering(
+    dumper: Dumper, workdir: Path, schedule: str, logical: str
+) -> None:
+    handoff = build(
+        argv=dumper.argv(ALL_ARGS),
+        program=sys.executable,
+        working_dir=str(workdir),
+        schedule=schedule,
+    )
+    call = bash_operator(handoff.airflow_task)
+    rendered = render_like_airflow(literal_kwarg(call, "bash_command"))
+    # BashOperator runs `bash -c <command>` in cwd.
+    subprocess.run(["bash", "-c", rendered], check=True, cwd=literal_kwarg(call, "cwd"))
+    got = dumper.read()
+    assert got == {
+        "argv": [*ALL_ARGS, "--execution-date", logical, "--dag-id", "the_dag.id-1"],
+        "cwd": str(workdir),
+    }
+    parse_execution_date(logical)
+
+
+def test_airflow_cwd_is_rendered_unchanged_for_a_plain_directory() -> None:
+    cwd = literal_kwarg(bash_operator(build(working_dir="/srv/pipe lines").airflow_task), "cwd")
+    assert render_like_airflow(cwd) == "/srv/pipe lines"
+
+
+@pytest.mark.parametrize(
+    "directory", ["/srv/{{ ds }}", "/srv/{#x", "/srv/{% raw %}", "/srv/ends.sh"]
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG dpone_core/handoff/airflow.py _operator: cwd is a templated field of "
+    "BashOperator (template_fields = ('bash_command', 'env', 'cwd')) but is written "
+    "raw, so a working_dir with a Jinja opener is rendered (or fails to render), and "
+    "one ending in .sh/.bash is loaded as a template file.",
+)
+def test_airflow_cwd_is_jinja_inert(directory: str) -> None:
+    cwd = literal_kwarg(bash_operator(build(working_dir=directory).airflow_task), "cwd")
+    assert not cwd.lower().endswith((".sh", ".bash"))
+    assert render_like_airflow(cwd) == directory
+
+
+def _dag_call(source: str) -> ast.Call:
+    tree = ast.parse(source)
+    (with_node,) = [node for node in ast.walk(tree) if isinstance(node, ast.With)]
+    call = with_node.items[0].context_expr
+    assert isinstance(call, ast.Call)
+    assert isinstance(call.func, ast.Name) and call.func.id == "DAG"
+    return call
+
+
+def test_airflow_dag_is_a_complete_file() -> None:
+    handoff = build(
+        argv=[*BASE_ARGV, *ALL_ARGS],
+        schedule="15 3 * * 1-5",
+        start_date=dt.date(2025, 12, 31),
+        working_dir="/srv/pipelines",
+        env_refs={"DPONE_DSN": "warehouse DSN"},
+    )
+    compile(handoff.airflow_dag, "<airflow dag>", "exec")
+    call = _dag_call(handoff.airflow_dag)
+    assert literal_kwarg(call, "dag_id") == airflow_id("dpone_shop_orders") == "dpone_shop_orders"
+    schedule = kwarg(call, "schedule")
+    assert isinstance(schedule, ast.Call)
+    assert isinstance(schedule.func, ast.Name) and schedule.func.id == "CronTriggerTimetable"
+    assert [ast.literal_eval(arg) for arg in schedule.args] == ["15 3 * * 1-5"]
+    assert literal_kwarg(schedule, "timezone") == "UTC"
+    start = eval(
+        compile(ast.Expression(kwarg(call, "start_date")), "<start>", "eval"), {"datetime": dt}
+    )
+    assert start == dt.datetime(2025, 12, 31, tzinfo=UTC)
+    assert literal_kwarg(call, "catchup") is False
+    assert literal_kwarg(call, "max_active_runs") == 1
+    operator = bash_operator(handoff.airflow_dag)
+    assert literal_kwarg(operator, "cwd") == "/srv/pipelines"
+    assert literal_kwarg(operator, "task_id") == "orders"
+    assert literal_kwarg(operator, "bash_command") == bash_command(handoff.airflow_task)
+    assert "DPONE_DSN" in handoff.airflow_dag and "DPONE_DSN" in handoff.airflow_task
+
+
+def test_airflow_dag_id_is_given_or_derived() -> None:
+    assert literal_kwarg(_dag_call(build(dag_id="team.orders-v2").airflow_dag), "dag_id") == (
+        "team.orders-v2"
+    )
+    derived = literal_kwarg(_dag_call(build(namespace="shop/eu", name="a b").airflow_dag), "dag_id")
+    assert derived == airflow_id("dpone_shop/eu_a b")
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", derived)
+
+
+@pytest.mark.parametrize("name", [n for n in ODD_NAMES if n])
+def test_odd_names_give_compilable_airflow_files(name: str) -> None:
+    handoff = build(name=name, namespace=name)
+    compile(handoff.airflow_task, "<airflow task>", "exec")
+    compile(handoff.airflow_dag, "<airflow dag>", "exec")
+    assert literal_kwarg(bash_operator(handoff.airflow_task), "task_id") == airflow_id(name)
+
+
+TRIPLE_QUOTE_BUG = (
+    "BUG dpone_core/handoff/airflow.py airflow_dag and dagster.py dagster_definitions: "
+    'the module docstring is \'"""... {name!r} of {namespace!r}.\' and repr() keeps a '
+    '\'"""\' of the name, which ends the docstring: SyntaxError.'
+)
+
+
+@pytest.mark.parametrize("field", ["name", "namespace"])
+@pytest.mark.xfail(strict=True, raises=SyntaxError, reason=TRIPLE_QUOTE_BUG)
+def test_triple_quotes_in_names_give_compilable_files(field: str) -> None:
+    handoff = build(**{field: 'say """hi"""'})
+    compile(handoff.airflow_task, "<airflow task>", "exec")
+    compile(handoff.airflow_dag, "<airflow dag>", "exec")
+    compile(handoff.dagster_asset, "<dagster>", "exec")
 
 
 # --------------------------------------------------------------------------- Dagster
 
 
-def _dagster_tree(source: str) -> ast.Module:
-    tree = ast.parse(source)
-    imports = {
-        (alias.name, alias.asname)
-        for node in tree.body
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
-    assert ("dagster", "dg") in imports
-    assert ("subprocess", None) in imports
-    return tree
-
-
-def _subprocess_run(tree: ast.Module) -> ast.Call:
-    calls = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "run"
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == "subprocess"
-    ]
-    assert len(calls) == 1
-    return calls[0]
-
-
-def test_dagster_asset_compiles_and_carries_the_argv() -> None:
-    handoff = build(argv=[*BASE_ARGV, *NASTY])
+def test_dagster_file_compiles_and_carries_the_command() -> None:
+    argv = [*BASE_ARGV, *ALL_ARGS]
+    handoff = build(argv=argv, working_dir="/srv/pipelines", start_date=dt.date(2025, 12, 31))
     compile(handoff.dagster_asset, "<dagster>", "exec")
-    tree = _dagster_tree(handoff.dagster_asset)
+    tree = ast.parse(handoff.dagster_asset)
+    values = module_assignments(tree)
+    assert ast.literal_eval(values["COMMAND"]) == ["dpone", *argv]
+    assert ast.literal_eval(values["WORKING_DIR"]) == "/srv/pipelines"
+    partitions = values["PARTITIONS"]
+    assert isinstance(partitions, ast.Call)
+    assert literal_kwarg(partitions, "cron_schedule") == "0 2 * * *"
+    assert literal_kwarg(partitions, "start") == "2025-12-31"
+    assert literal_kwarg(partitions, "fmt") == "%Y-%m-%d"
+    assert literal_kwarg(partitions, "timezone") == "UTC"
+    assert literal_kwarg(partitions, "end_offset") == 1
     (function,) = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
-    assert function.name == "orders_2026_06_05"
-    assert any(isinstance(d, ast.Attribute) and d.attr == "asset" for d in function.decorator_list)
-    assignments = {
-        node.targets[0].id: node.value
-        for node in ast.walk(function)
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-    }
-    assert ast.literal_eval(assignments["command"]) == ["dpone", *BASE_ARGV, *NASTY]
-    call = _subprocess_run(tree)
-    assert _kwarg(call, "check") is False
-    raises = [node for node in ast.walk(function) if isinstance(node, ast.Raise)]
-    assert raises and "Failure" in ast.unparse(raises[0])
-
-
-def _materialize(source: str, asset_name: str) -> Any:
-    import dagster as dg
-
-    namespace: dict[str, Any] = {}
-    exec(compile(source, "<dagster handoff>", "exec"), namespace)
-    asset = namespace[asset_name]
-    assert isinstance(asset, dg.AssetsDefinition)
-    assert asset.key == dg.AssetKey(asset_name)
-    return dg.materialize([asset], raise_on_error=False)
-
-
-def test_dagster_asset_really_runs_the_command(
-    argv_dumper: tuple[Path, Path], tmp_path: Path
-) -> None:
-    script, out = argv_dumper
-    handoff = build(
-        argv=[str(script), str(out), *NASTY],
-        program=sys.executable,
-        working_dir=str(tmp_path),
-        name="dg",
+    assert function.name == "orders"
+    (decorator,) = function.decorator_list
+    assert isinstance(decorator, ast.Call) and ast.unparse(decorator.func) == "dg.asset"
+    assert literal_kwarg(decorator, "key") == ["shop", "orders"]
+    assert ast.unparse(kwarg(decorator, "partitions_def")) == "PARTITIONS"
+    lists = [ast.unparse(node) for node in ast.walk(function) if isinstance(node, ast.List)]
+    assert "[*COMMAND, '--execution-date', context.partition_key]" in lists
+    (run,) = call_named(function, "run")
+    assert ast.unparse(run.func) == "pipes_subprocess_client.run"
+    assert ast.unparse(kwarg(run, "cwd")) == "WORKING_DIR"
+    assert ast.unparse(kwarg(run, "command")) == "command"
+    assert (
+        ast.literal_eval(module_assignments(ast.parse(build().dagster_asset))["WORKING_DIR"])
+        is None
     )
-    result = _materialize(handoff.dagster_asset, python_identifier("dg"))
-    assert result.success
-    assert read_dump(out) == {"argv": NASTY, "cwd": str(tmp_path)}
 
 
-def test_dagster_asset_fails_with_the_exit_code(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("schedule", "fmt", "start"),
+    [
+        ("0 2 * * *", "%Y-%m-%d", "2026-01-02"),
+        ("*/15 * * * *", "%Y-%m-%dT%H:%M", "2026-01-02T00:00"),
+    ],
+)
+def test_dagster_partition_format_follows_the_schedule(schedule: str, fmt: str, start: str) -> None:
+    values = module_assignments(ast.parse(build(schedule=schedule).dagster_asset))
+    partitions = values["PARTITIONS"]
+    assert isinstance(partitions, ast.Call)
+    assert literal_kwarg(partitions, "fmt") == fmt
+    assert literal_kwarg(partitions, "cron_schedule") == schedule
+    # Dagster parses the start with the partitions' own format.
+    assert dt.datetime.strptime(literal_kwarg(partitions, "start"), fmt).date() == START
+    assert literal_kwarg(partitions, "start") == start
+
+
+@pytest.mark.parametrize("name", ["orders", "a/b", "dg", "class", "2026", "日本", "x" * 300])
+def test_dagster_file_loads_as_definitions(name: str) -> None:
     import dagster as dg
 
-    script = tmp_path / "fail.py"
-    script.write_text("import sys\nsys.exit(3)\n", encoding="utf-8")
-    handoff = build(argv=[str(script)], program=sys.executable, name="orders")
-    result = _materialize(handoff.dagster_asset, "orders")
-    assert result.success is False
-    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert failures
-    assert "exited with code 3" in str(failures[0].event_specific_data.error)
+    handoff = build(name=name, namespace=f"{name}.yml")
+    defs = load_dagster(handoff.dagster_asset)["defs"]
+    assert isinstance(defs, dg.Definitions)
+    assert len(list(defs.assets or [])) == 1
+    assert len(list(defs.jobs or [])) == 1
+    assert len(list(defs.schedules or [])) == 1
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    (asset,) = defs.assets  # type: ignore[misc]
+    assert asset.key == dg.AssetKey([python_identifier(f"{name}.yml"), python_identifier(name)])
+    (schedule,) = repo.schedule_defs
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.job_name == python_identifier(name) + "_job"
+
+
+def test_dagster_daily_partition_of_a_tick_is_the_tick_date() -> None:
+    partitions = load_dagster(build().dagster_asset)["PARTITIONS"]
+    tick = dt.datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    keys = partitions.get_partition_keys(current_time=tick)
+    assert keys[0] == "2026-01-02"
+    assert keys[-1] == "2026-11-30"
+    assert parse_execution_date(keys[-1]).token() == "2026_11_30"
+
+
+def test_dagster_sub_daily_file_loads() -> None:
+    import dagster as dg
+
+    namespace = load_dagster(build(schedule="*/15 * * * *").dagster_asset)
+    assert isinstance(namespace["defs"], dg.Definitions)
+    tick = dt.datetime(2026, 11, 30, 2, 15, tzinfo=UTC)
+    keys = namespace["PARTITIONS"].get_partition_keys(current_time=tick)
+    assert keys[0] == "2026-01-02T00:00"
+    assert keys[-1] == "2026-11-30T02:15"
+    assert parse_execution_date(keys[-1]).token() == "2026_11_30T02_15"
 
 
 # --------------------------------------------------------------------------- Kubernetes
 
 
 def test_kubernetes_cronjob_fields() -> None:
-    argv = [*BASE_ARGV, *NASTY]
+    argv = [*BASE_ARGV, *ALL_ARGS]
     handoff = build(
         argv=argv,
         schedule="15 3 * * 1-5",
         image="registry.example/dpone:1.2",
-        env_refs={"DPONE_WAREHOUSE_URL": "warehouse DSN\nwith: yaml"},
         working_dir="/srv/pipelines",
+        termination_grace_seconds=120,
     )
-    doc = yaml.safe_load(handoff.kubernetes_cronjob)
+    doc = cronjob(handoff)
     assert doc["apiVersion"] == "batch/v1"
     assert doc["kind"] == "CronJob"
-    assert doc["metadata"]["name"] == "orders-2026-06-05-" + doc["metadata"]["name"][-8:]
+    assert doc["metadata"]["name"] == kubernetes_name("shop-orders") == "shop-orders"
+    assert doc["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "dpone"}
+    assert doc["metadata"]["annotations"]["dpone/process"] == "orders"
+    assert doc["metadata"]["annotations"]["dpone/manifest"] == "shop"
     spec = doc["spec"]
     assert spec["schedule"] == "15 3 * * 1-5"
+    assert spec["timeZone"] == "Etc/UTC"
     assert spec["concurrencyPolicy"] == "Forbid"
-    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
+    pod = pod_spec(doc)
     assert pod["restartPolicy"] == "Never"
-    (container,) = pod["containers"]
-    assert container["image"] == "registry.example/dpone:1.2"
-    assert container["command"] == ["dpone", *argv]
-    assert container["workingDir"] == "/srv/pipelines"
-    assert container["env"] == [
+    assert pod["terminationGracePeriodSeconds"] == 120
+    box = container(doc)
+    assert box["image"] == "registry.example/dpone:1.2"
+    assert box["workingDir"] == "/srv/pipelines"
+    command = box["command"]
+    assert command[:2] == ["/bin/sh", "-c"]
+    assert k8s_expand(command[2], {}) == 'exec "$0" "$@" --execution-date "$(date -u +%F)"'
+    assert command[3:] == [word.replace("$", "$$") for word in ["dpone", *argv]]
+    assert "env" not in box and "volumeMounts" not in box and "volumes" not in pod
+
+
+def test_kubernetes_defaults_cannot_be_applied_by_mistake() -> None:
+    doc = cronjob(build())
+    assert IMAGE_PLACEHOLDER == ""
+    assert container(doc)["image"] == IMAGE_PLACEHOLDER
+    assert pod_spec(doc)["terminationGracePeriodSeconds"] == 15
+    assert "workingDir" not in container(doc)
+
+
+def test_kubernetes_every_dollar_is_doubled() -> None:
+    command = container(cronjob(build(argv=[*BASE_ARGV, *ALL_ARGS])))["command"]
+    for word in command:
+        assert "$" not in word.replace("$$", ""), word
+
+
+def test_kubernetes_container_command_runs_and_delivers_the_argv(
+    dumper: Dumper, workdir: Path
+) -> None:
+    handoff = build(argv=dumper.argv(ALL_ARGS), program=sys.executable, working_dir=str(workdir))
+    box = container(cronjob(handoff))
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/k8s-home", "DPONE_DSN": "from-secret"}
+    expanded = [k8s_expand(word, env) for word in box["command"]]
+    dates = run_dated(
+        lambda: subprocess.run(expanded, check=True, cwd=box["workingDir"], env=env), DAY_FMT
+    )
+    got = dumper.read()
+    assert got["cwd"] == str(workdir)
+    assert got["argv"][:-2] == ALL_ARGS
+    assert got["argv"][-2] == "--execution-date"
+    assert got["argv"][-1] in dates
+
+
+def test_kubernetes_sub_daily_container_passes_the_minute(dumper: Dumper) -> None:
+    handoff = build(argv=dumper.argv(["x"]), program=sys.executable, schedule="*/15 * * * *")
+    env = {"PATH": "/usr/bin:/bin"}
+    expanded = [k8s_expand(word, env) for word in container(cronjob(handoff))["command"]]
+    dates = run_dated(lambda: subprocess.run(expanded, check=True, env=env), MINUTE_FMT)
+    argv = dumper.read()["argv"]
+    assert argv[:2] == ["x", "--execution-date"] and argv[2] in dates
+
+
+def test_kubernetes_secret_refs() -> None:
+    env_refs = {
+        "DPONE_DSN": "warehouse DSN\nwith: yaml",
+        "API_TOKEN": OPTIONAL_ENV + "referenced by the manifest, which has a default",
+        "NOT_OPTIONAL": "says optional: later, not first",
+    }
+    doc = cronjob(build(env_refs=env_refs, secret_name="team-secrets"))
+    assert container(doc)["env"] == [
         {
-            "name": "DPONE_WAREHOUSE_URL",
-            "valueFrom": {"secretKeyRef": {"name": "dpone-secrets", "key": "DPONE_WAREHOUSE_URL"}},
-        }
+            "name": "API_TOKEN",
+            "valueFrom": {
+                "secretKeyRef": {"name": "team-secrets", "key": "API_TOKEN", "optional": True}
+            },
+        },
+        {
+            "name": "DPONE_DSN",
+            "valueFrom": {"secretKeyRef": {"name": "team-secrets", "key": "DPONE_DSN"}},
+        },
+        {
+            "name": "NOT_OPTIONAL",
+            "valueFrom": {"secretKeyRef": {"name": "team-secrets", "key": "NOT_OPTIONAL"}},
+        },
     ]
 
 
-def test_kubernetes_cronjob_defaults_and_no_env() -> None:
-    doc = yaml.safe_load(build(name="orders").kubernetes_cronjob)
-    assert doc["metadata"]["name"] == "orders"
-    assert doc["spec"]["schedule"] == "0 2 * * *"
-    (container,) = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == "REPLACE_ME/dpone:latest"
-    assert "env" not in container
+def test_kubernetes_data_dirs_are_one_claim_and_one_mount_each() -> None:
+    data_dirs = {"locks": "/var/dpone/locks", "states": "/var/dpone/states", "evidence": "/out"}
+    doc = cronjob(build(data_dirs=data_dirs))
+    (volume,) = pod_spec(doc)["volumes"]
+    assert volume["persistentVolumeClaim"] == {"claimName": "dpone-data"}
+    mounts = container(doc)["volumeMounts"]
+    assert sorted((m["subPath"], m["mountPath"]) for m in mounts) == sorted(data_dirs.items())
+    assert {m["name"] for m in mounts} == {volume["name"]}
 
 
-@pytest.mark.parametrize("arg", ["x\x85y", "a\u2028b", "😀", "- item", "null", "'", '"', "\\"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG dpone_core/handoff/kubernetes.py _container: data_dirs entries sharing a "
+    "directory (e.g. --lock-dir and --state-dir both /var/dpone) give two volumeMounts "
+    "with the same mountPath, which the API server refuses ('must be unique').",
+)
+def test_kubernetes_mount_paths_are_unique() -> None:
+    doc = cronjob(build(data_dirs={"locks": "/var/dpone", "states": "/var/dpone"}))
+    paths = [m["mountPath"] for m in container(doc)["volumeMounts"]]
+    assert len(paths) == len(set(paths))
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "x\x85y",
+        "a\u2028b\u2029c",
+        "\ufeff",
+        "\x7f\x9f",
+        "😀",
+        "- item",
+        "null",
+        "~",
+        "'",
+        '"',
+        "\\",
+        "# not a comment",
+        "key: value",
+        "&anchor *alias !tag %YAML",
+        "\t\r\n",
+    ],
+)
 def test_kubernetes_yaml_survives_odd_characters(arg: str) -> None:
-    doc = yaml.safe_load(build(argv=["run", arg]).kubernetes_cronjob)
-    (container,) = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["dpone", "run", arg]
+    box = container(cronjob(build(argv=["run", arg], working_dir=f"/srv/{arg}")))
+    assert [k8s_expand(word, {}) for word in box["command"][3:]] == ["dpone", "run", arg]
+    assert box["workingDir"] == f"/srv/{arg}"
 
+
+def test_kubernetes_header_is_yaml_comments_and_the_body_is_json() -> None:
+    text = build(env_refs={"DPONE_DSN": "dsn"}, data_dirs={"states": "/s"}).kubernetes_cronjob
+    lines = text.splitlines()
+    body_start = lines.index("{")
+    assert body_start > 0
+    assert all(line.startswith("# ") for line in lines[:body_start])
+    assert json.loads("\n".join(lines[body_start:])) == yaml.safe_load(text)
+
+
+# --------------------------------------------------------------------------- names
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+AIRFLOW_ID = re.compile(r"[A-Za-z0-9_.-]+")
+SNIPPET_NAMES = {
+    "dg",
+    "datetime",
+    "BashOperator",
+    "DAG",
+    "CronTriggerTimetable",
+    "COMMAND",
+    "WORKING_DIR",
+    "PARTITIONS",
+    "defs",
+    "pipes_subprocess_client",
+    "context",
+}
+
+
+def _dagster_disallowed() -> frozenset[str]:
+    from dagster._core.definitions.utils import DISALLOWED_NAMES
+
+    return frozenset(DISALLOWED_NAMES)
 
 
 @pytest.mark.parametrize("name", ODD_NAMES)
 def test_derived_names_are_valid(name: str) -> None:
     k8s = kubernetes_name(name)
     assert DNS_LABEL.fullmatch(k8s) and len(k8s) <= 52
-    task_id = airflow_task_id(name)
-    assert re.fullmatch(r"[A-Za-z0-9_.-]+", task_id) and len(task_id) <= 250
+    task_id = airflow_id(name)
+    assert AIRFLOW_ID.fullmatch(task_id) and len(task_id) <= 250
     ident = python_identifier(name)
-    assert ident.isidentifier() and ident.isascii() and not keyword.iskeyword(ident)
-    doc = yaml.safe_load(build(name=name).kubernetes_cronjob)
-    assert doc["metadata"]["name"] == k8s
-    assert doc["metadata"]["annotations"]["dpone/handoff-name"] == name
+    assert ident.isidentifier() and ident.isascii()
+    assert not keyword.iskeyword(ident)
+    assert ident not in _dagster_disallowed()
+    assert ident not in SNIPPET_NAMES
 
 
-@pytest.mark.parametrize("name", ["dg", "class", "context", "2026", "", "a/b"])
-def test_odd_names_give_loadable_dagster_assets(name: str) -> None:
-    import dagster as dg
+@pytest.mark.parametrize("name", [n for n in ODD_NAMES if n])
+def test_derived_names_are_what_the_snippets_use(name: str) -> None:
+    handoff = build(name=name)
+    doc = cronjob(handoff)
+    assert doc["metadata"]["name"] == kubernetes_name(f"shop-{name}")
+    assert doc["metadata"]["annotations"]["dpone/process"] == name
+    assert literal_kwarg(bash_operator(handoff.airflow_task), "task_id") == airflow_id(name)
+    (function,) = [
+        n for n in ast.parse(handoff.dagster_asset).body if isinstance(n, ast.FunctionDef)
+    ]
+    assert function.name == python_identifier(name)
 
-    ident = python_identifier(name)
-    namespace: dict[str, Any] = {}
-    exec(compile(build(name=name).dagster_asset, "<dagster handoff>", "exec"), namespace)
-    dg.Definitions(assets=[namespace[ident]]).resolve_all_asset_keys()
-    call = _airflow_call(build(name=name).airflow_task)
-    assert _kwarg(call, "task_id") == airflow_task_id(name)
 
-
-def test_derived_names_keep_distinct_names_distinct() -> None:
-    for derive in (kubernetes_name, airflow_task_id, python_identifier):
-        derived = [derive(name) for name in ODD_NAMES]
-        assert len(set(derived)) == len(ODD_NAMES), derive.__name__
+def test_valid_names_are_kept_as_they_are() -> None:
     assert kubernetes_name("orders") == "orders"
-    assert airflow_task_id("orders.daily-1") == "orders.daily-1"
+    assert kubernetes_name("a" * 52) == "a" * 52
+    assert kubernetes_name("a" * 53) != "a" * 53
+    assert airflow_id("orders.daily-1") == "orders.daily-1"
     assert python_identifier("orders_daily") == "orders_daily"
 
 
-# --------------------------------------------------------------------------- secrets and validation
+def test_derived_names_keep_distinct_names_distinct() -> None:
+    for derive in (kubernetes_name, airflow_id, python_identifier):
+        derived = [derive(name) for name in ODD_NAMES]
+        assert len(set(derived)) == len(ODD_NAMES), derive.__name__
+        assert derive("a/b") != derive("a_b"), derive.__name__
+        assert derive("x" * 300) != derive("x" * 301), derive.__name__
 
 
-def test_env_refs_are_names_only_and_secret_values_are_redacted() -> None:
-    secret = "hunter2-handoff-secret-value"
+PAIR_BUG = (
+    "BUG dpone_core/handoff: names derived from (namespace, name) join them with a "
+    "separator both may contain, so distinct processes collide: CronJob "
+    "kubernetes_name(f'{namespace}-{name}') and default_dag_id 'dpone_{namespace}_{name}'."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=PAIR_BUG)
+def test_distinct_processes_get_distinct_cronjob_names() -> None:
+    first = cronjob(build(namespace="orders-eu", name="daily"))["metadata"]["name"]
+    second = cronjob(build(namespace="orders", name="eu-daily"))["metadata"]["name"]
+    assert first != second
+
+
+@pytest.mark.xfail(strict=True, reason=PAIR_BUG)
+def test_distinct_processes_get_distinct_default_dag_ids() -> None:
+    first = literal_kwarg(
+        _dag_call(build(namespace="orders_eu", name="daily").airflow_dag), "dag_id"
+    )
+    second = literal_kwarg(
+        _dag_call(build(namespace="orders", name="eu_daily").airflow_dag), "dag_id"
+    )
+    assert first != second
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_registered_secrets_are_masked_in_every_snippet() -> None:
+    secret = "s3cr3t-" + uuid.uuid4().hex
+    visible = "visible-" + uuid.uuid4().hex
     register_secret(secret)
     handoff = build(
-        argv=[*BASE_ARGV, "--token", secret, "--dsn", "postgresql://app:pw123@db/x"],
-        env_refs={"DPONE_WAREHOUSE_URL": "warehouse DSN"},
+        argv=[*BASE_ARGV, "--token", secret, f"x{secret}y", visible, "postgresql://app:pw123@db/x"],
+        program=f"/opt/{secret}/dpone",
+        working_dir=f"/srv/{secret}",
+        name=f"orders-{secret}",
+        namespace=f"shop-{secret}",
+        image=f"registry.example/{secret}:1",
+        dag_id=f"dag_{secret}",
+        env_refs={"DPONE_DSN": f"the DSN {secret}"},
+        data_dirs={"states": f"/var/{secret}"},
     )
-    for text in handoff.model_dump().values():
-        assert secret not in text
-        assert "pw123" not in text
-    assert "DPONE_WAREHOUSE_URL" in handoff.airflow_task
-    assert "DPONE_WAREHOUSE_URL" in handoff.dagster_asset
+    for key, text in handoff.to_dict().items():
+        assert secret not in text, key
+        assert "pw123" not in text, key
+    assert visible in handoff.cron_command, "control: unregistered text is kept"
+    assert "***" in handoff.cron_command
+
+
+def test_env_refs_are_names_and_descriptions_only() -> None:
+    handoff = build(env_refs={"DPONE_DSN": "warehouse DSN"})
+    for key in ("airflow_task", "airflow_dag", "dagster_asset", "kubernetes_cronjob"):
+        assert "DPONE_DSN" in getattr(handoff, key), key
+    assert "DPONE_DSN" not in build().kubernetes_cronjob
+
+
+# --------------------------------------------------------------------------- validation
 
 
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"schedule": "0 2 * * *\nrm -rf /"},
-        {"schedule": "every day"},
         {"argv": ["a\x00b"]},
         {"argv": ["\udc80"]},
+        {"program": "dp\x00one"},
         {"program": ""},
-        {"env_refs": {"NOT A NAME": "x"}},
-        {"secret_name": "Not_DNS"},
+        {"name": ""},
+        {"name": "a\x00"},
+        {"namespace": ""},
+        {"namespace": "\ud800"},
         {"working_dir": ""},
+        {"working_dir": "/srv/\x00"},
+        {"image": "img\x00"},
+        {"dag_id": "\udfff"},
+        {"schedule": "0 2 * *"},
+        {"schedule": "0 2 * * * *"},
+        {"schedule": "@sometimes"},
+        {"schedule": "every day"},
+        {"schedule": ""},
+        {"schedule": "0 2 * * *\nrm -rf /"},
+        {"schedule": "0 2 * * %"},
+        {"schedule": "0 2 * * $(id)"},
+        {"env_refs": {"NOT A NAME": "x"}},
+        {"env_refs": {"1ABC": "x"}},
+        {"env_refs": {"A-B": "x"}},
+        {"env_refs": {"": "x"}},
+        {"env_refs": {"OK": "desc\x00"}},
+        {"data_dirs": {"states": "var/dpone/states"}},
+        {"data_dirs": {"states": ""}},
+        {"data_dirs": {"States": "/var/dpone"}},
+        {"data_dirs": {"../x": "/var/dpone"}},
+        {"data_dirs": {"states": "/var/\x00"}},
+        {"secret_name": "Not_DNS"},
+        {"secret_name": ""},
+        {"secret_name": "-lead"},
+        {"secret_name": "a" * 254},
+        {"termination_grace_seconds": 0},
+        {"run_id": "orders_2026_06_05"},
     ],
 )
 def test_invalid_inputs_are_rejected(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
-        build(**overrides)
+        inputs(**overrides)
 
 
-def test_macro_schedule_is_accepted() -> None:
-    handoff = build(schedule="@daily")
-    assert handoff.crontab_line.startswith("@daily ")
-    assert yaml.safe_load(handoff.kubernetes_cronjob)["spec"]["schedule"] == "@daily"
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"schedule": "@annually"},
+        {"schedule": "0 2 ? * MON-FRI"},
+        {"secret_name": "team.secrets-1"},
+        {"data_dirs": {"states-2": "/var/dpone"}},
+        {"argv": []},
+        {"argv": [""]},
+        {"env_refs": {"_X1": ""}},
+    ],
+)
+def test_edge_inputs_are_accepted(overrides: dict[str, Any]) -> None:
+    assert build(**overrides).cron_command

@@ -1,0 +1,239 @@
+"""Property tests (hypothesis) of the scheduler handoff builder: arbitrary text arguments.
+
+Pure checks only (no subprocess): ``shlex``, a model of cron's ``%`` handling, Jinja
+(as Airflow renders ``bash_command``), PyYAML with Kubernetes' ``$(VAR)`` expansion,
+``ast``. The examples that run the rendered text in real shells are in
+tests/test_handoff.py, which also holds the helpers reused here.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import keyword
+import re
+import shlex
+from typing import Any
+
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+
+from dpone_core.handoff import (
+    HandoffInputs,
+    SchedulerHandoff,
+    SchedulerHandoffBuilder,
+    airflow_id,
+    kubernetes_name,
+    python_identifier,
+)
+from tests.test_handoff import (
+    AIRFLOW_CONTEXT,
+    DAILY_TRAILER,
+    JINJA_OPENERS,
+    MINUTE_TRAILER,
+    SNIPPET_NAMES,
+    bash_command,
+    container,
+    cron_cronie,
+    cron_debian,
+    cronjob,
+    crontab_command,
+    k8s_expand,
+    module_assignments,
+    render_like_airflow,
+)
+
+#: Any text a command line can carry: no NUL, no lone surrogate.
+TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=24)
+#: Text biased towards what shells, cron, Jinja and YAML treat specially.
+SPECIAL = st.text(
+    st.sampled_from(list("'\"\\$`{}%#!~*?[]()<>|&;=- \t\n\r\x01\x7f\x85\u2028\ufeffé😀aZ09./")),
+    max_size=16,
+)
+#: Text made of the pieces whose *combinations* matter ("{" then "{", "\\" then "%", ...).
+TOKENS = st.lists(
+    st.sampled_from(
+        ["{", "{{", "{%", "{#", "}}", "%", "%F", "\\", "$", "$(", "$$", "'", '"', "`", " ", "\t",
+         "\n", "\r", "\x01", "\x85", "\u2028", ".sh", ".BASH", "a", "é", "😀", "~", "#", "-",
+         "\\\\", "\\%", '"""', "{{ ds }}", "$(HOME)", "\\'"]
+    ),
+    max_size=8,
+).map("".join)  # fmt: skip
+ARG = st.one_of(TEXT, SPECIAL, TOKENS)
+ARGV = st.lists(ARG, max_size=6)
+NAME = ARG.filter(bool)
+SCHEDULE = st.sampled_from(["0 2 * * *", "*/15 * * * *", "@daily", "@hourly", "15 3 * * 1-5"])
+WORKING_DIR = st.one_of(st.none(), ARG.filter(bool))
+
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+AIRFLOW_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def build(**fields: Any) -> SchedulerHandoff:
+    fields.setdefault("name", "orders")
+    fields.setdefault("start_date", dt.date(2026, 1, 2))
+    return SchedulerHandoffBuilder().build(HandoffInputs(**fields))
+
+
+def _has_control(texts: list[str]) -> bool:
+    return any(re.search(r"[\x00-\x1f\x7f]", text) for text in texts)
+
+
+def _debian_safe(texts: list[str]) -> bool:
+    """False for the inputs of the known Debian-cron bug (tests/test_handoff.py
+    BACKSLASH_BUG): a double backslash, or a backslash in a bash $'...' word."""
+    if _has_control(texts):
+        return not any("\\" in text for text in texts)
+    return not any("\\\\" in text for text in texts)
+
+
+@PROPERTY_SETTINGS
+@example(
+    argv=["a b", "\n", "'", "\\"], program="/opt/my dpone", working_dir="-", schedule="@hourly"
+)
+@given(argv=ARGV, program=NAME, working_dir=WORKING_DIR, schedule=SCHEDULE)
+def test_cron_command_shlex_splits_back(
+    argv: list[str], program: str, working_dir: str | None, schedule: str
+) -> None:
+    handoff = build(argv=argv, program=program, working_dir=working_dir, schedule=schedule)
+    words = shlex.split(handoff.cron_command)
+    if working_dir is not None:
+        assert words[:3] == ["cd", working_dir, "&&"]
+        words = words[3:]
+    assert words[:-2] == [program, *argv]
+    assert words[-2] == "--execution-date"
+    assert words[-1] in {"$(date -u +%F)", "$(date -u +%FT%H:%MZ)"}
+
+
+@PROPERTY_SETTINGS
+@example(argv=["C:\\%TEMP%", "a\\\\b", "a\\\\%b"], working_dir="/w\\%d", schedule="0 2 * * *")
+@example(argv=["\x01\\n", "100%"], working_dir=None, schedule="@hourly")
+@given(argv=ARGV, working_dir=WORKING_DIR, schedule=SCHEDULE)
+def test_crontab_line_is_one_line_and_percent_escaped(
+    argv: list[str], working_dir: str | None, schedule: str
+) -> None:
+    texts = [*argv, *([] if working_dir is None else [working_dir])]
+    line = build(argv=argv, working_dir=working_dir, schedule=schedule).crontab_line
+    assert "\n" not in line and "\r" not in line
+    assert line.startswith(schedule + " ")
+    assert re.search(r"(?<!\\)%", line) is None
+    command = crontab_command(line)
+    parsers = [cron_cronie, *([cron_debian] if _debian_safe(texts) else [])]
+    for parse in parsers:
+        shell_text, stdin = parse(command)
+        assert stdin is None, "an unescaped % would end the command"
+        if not _has_control(texts):
+            # Without control characters the line is POSIX sh: it splits back exactly.
+            words = shlex.split(shell_text)
+            if working_dir is not None:
+                assert words[:3] == ["cd", working_dir, "&&"]
+                words = words[3:]
+            assert words[:-2] == ["dpone", *argv]
+
+
+@PROPERTY_SETTINGS
+@example(argv=["{{ ds }}", "{", "{%", "{#", "{{", "x.sh"], working_dir=None, schedule="@daily")
+@given(argv=ARGV, working_dir=WORKING_DIR, schedule=SCHEDULE)
+def test_airflow_bash_command_has_only_the_deliberate_templates(
+    argv: list[str], working_dir: str | None, schedule: str
+) -> None:
+    handoff = build(argv=argv, working_dir=working_dir, schedule=schedule)
+    command = bash_command(handoff.airflow_task)
+    trailer = DAILY_TRAILER if "{{ ds }}" in command else MINUTE_TRAILER
+    assert command.endswith(trailer)
+    head = command[: -len(trailer)]
+    for opener in JINJA_OPENERS:
+        assert opener not in head
+    assert "\n" not in command and "\r" not in command
+    assert render_like_airflow(command) == head + render_like_airflow(trailer)
+    if not _has_control(argv):
+        rendered = render_like_airflow(command)
+        assert shlex.split(rendered) == [
+            "dpone",
+            *argv,
+            "--execution-date",
+            AIRFLOW_CONTEXT["ds"] if trailer == DAILY_TRAILER else AIRFLOW_CONTEXT["ts"],
+            "--dag-id",
+            AIRFLOW_CONTEXT["dag"].dag_id,
+        ]
+
+
+@PROPERTY_SETTINGS
+@example(argv=["$(HOME)", "$$", "$"], program="/bin/$(PATH)", working_dir="/$x", image="$y")
+@given(argv=ARGV, program=NAME, working_dir=WORKING_DIR, image=ARG)
+def test_kubernetes_document_reloads_to_the_same_command(
+    argv: list[str], program: str, working_dir: str | None, image: str
+) -> None:
+    box = container(
+        cronjob(build(argv=argv, program=program, working_dir=working_dir, image=image))
+    )
+    command = box["command"]
+    for word in command:
+        assert "$" not in word.replace("$$", "")
+    env = {"HOME": "/k8s-home", "PATH": "/bin"}
+    assert [k8s_expand(word, env) for word in command[3:]] == [program, *argv]
+    assert box["image"] == image
+    assert box.get("workingDir") == working_dir
+
+
+@PROPERTY_SETTINGS
+@given(argv=ARGV, name=NAME, namespace=NAME, working_dir=WORKING_DIR)
+def test_dagster_file_carries_the_command(
+    argv: list[str], name: str, namespace: str, working_dir: str | None
+) -> None:
+    assume('"""' not in name + namespace)  # tests/test_handoff.py TRIPLE_QUOTE_BUG
+    source = build(argv=argv, name=name, namespace=namespace, working_dir=working_dir)
+    values = module_assignments(ast.parse(source.dagster_asset))
+    assert ast.literal_eval(values["COMMAND"]) == ["dpone", *argv]
+    assert ast.literal_eval(values["WORKING_DIR"]) == working_dir
+
+
+@PROPERTY_SETTINGS
+@example(name="class")
+@example(name="None")
+@example(name="2026-06-05")
+@given(name=ARG)
+def test_derived_names_are_always_valid(name: str) -> None:
+    k8s = kubernetes_name(name)
+    assert DNS_LABEL.fullmatch(k8s) and len(k8s) <= 52
+    task_id = airflow_id(name)
+    assert AIRFLOW_ID.fullmatch(task_id) and len(task_id) <= 250
+    ident = python_identifier(name)
+    assert ident.isidentifier() and ident.isascii()
+    assert not keyword.iskeyword(ident)
+    assert ident not in SNIPPET_NAMES
+    from dagster._core.definitions.utils import DISALLOWED_NAMES
+
+    assert ident not in DISALLOWED_NAMES
+
+
+@PROPERTY_SETTINGS
+@example(first="a/b", second="a_b")
+@example(first="Orders/EU", second="orders/eu")
+@example(first="x" * 60, second="x" * 61)
+@given(first=ARG, second=ARG)
+def test_derived_names_keep_distinct_names_distinct(first: str, second: str) -> None:
+    assume(first != second)
+    for derive in (kubernetes_name, airflow_id, python_identifier):
+        assert derive(first) != derive(second), derive.__name__
+
+
+@PROPERTY_SETTINGS
+@given(name=ARG)
+def test_valid_names_are_kept(name: str) -> None:
+    if DNS_LABEL.fullmatch(name) and len(name) <= 52:
+        assert kubernetes_name(name) == name
+    if AIRFLOW_ID.fullmatch(name) and len(name) <= 250:
+        assert airflow_id(name) == name
+    if (
+        name.isascii()
+        and name.isidentifier()
+        and not keyword.iskeyword(name)
+        and name not in SNIPPET_NAMES | {"os", "subprocess"}
+        and len(name) <= 100
+    ):
+        from dagster._core.definitions.utils import DISALLOWED_NAMES
+
+        if name not in DISALLOWED_NAMES:
+            assert python_identifier(name) == name
