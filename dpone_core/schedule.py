@@ -18,7 +18,9 @@ __all__ = ["DEFAULT_SCHEDULE", "Period", "check_schedule", "schedule_period"]
 #: The schedule of a handoff when neither ``--schedule`` nor the manifest sets one.
 DEFAULT_SCHEDULE: Final = "0 2 * * *"
 
-_FIELD = re.compile(r"[A-Za-z0-9*/,?#LW-]+")
+# Numbers, ranges, steps, lists and month/day names: what cron, Kubernetes, Airflow and
+# Dagster all read. Quartz extensions (?, L, W, #) are refused: cron and Kubernetes don't.
+_FIELD = re.compile(r"(?:[0-9*/-]|[A-Za-z]{3})(?:[0-9*/,-]|[A-Za-z]{3})*")
 _SINGLE_NUMBER = re.compile(r"[0-9]+")
 _DAILY_OR_COARSER_MACROS = frozenset(
     {"@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}

@@ -10,13 +10,14 @@ Everything else in ``bash_command`` is Jinja-inert on purpose: every ``{`` of an
 argument is written as the shell escape ``\\{`` so no template tag can form, and
 the command ends in a template, never in ``.sh``/``.bash``, so Airflow never
 loads it as a template file. It is one line (Jinja rewrites a raw ``\\r``).
-The task runs in ``cwd=`` the working directory.
+The task changes into the working directory itself (``cd`` in the command:
+``BashOperator``'s ``cwd`` is a template field, which would render a ``{{`` in a path).
 """
 
 from __future__ import annotations
 
 from dpone_core.cli_flags import flag
-from dpone_core.handoff.names import airflow_id, python_identifier
+from dpone_core.handoff.names import airflow_id, python_identifier, qualified
 from dpone_core.handoff.shell import jinja_inert_word
 from dpone_core.schedule import Period
 
@@ -31,14 +32,18 @@ _IMPORT_BASH_OPERATOR = [
 
 
 def default_dag_id(namespace: str, name: str) -> str:
-    return airflow_id(f"dpone_{namespace}_{name}")
+    """``<manifest>.<process>`` (``shop.orders``); Airflow ids may hold dots."""
+    return qualified(namespace, name, ".", airflow_id)
 
 
-def _bash_command(command: list[str], period: Period) -> str:
+def _bash_command(command: list[str], working_dir: str | None, period: Period) -> str:
     logical = "{{ ds }}" if period is Period.DAY else "{{ ts }}"
     words = [jinja_inert_word(word) for word in command]
     words += [flag("execution_date"), logical, flag("dag_id"), "{{ dag.dag_id }}"]
-    return " ".join(words)
+    # `cd` in the command, not BashOperator(cwd=...): Airflow renders cwd as a template
+    # too, and only the bash command is kept Jinja-inert.
+    cd = "" if working_dir is None else f"cd {jinja_inert_word(working_dir)} && "
+    return cd + " ".join(words)
 
 
 def _env_comment(env_refs: dict[str, str]) -> list[str]:
@@ -55,11 +60,9 @@ def _operator(
     lines = [
         f"{python_identifier(name)} = BashOperator(",
         f"    task_id={airflow_id(name)!r},",
-        f"    bash_command={_bash_command(command, period)!r},",
+        f"    bash_command={_bash_command(command, working_dir, period)!r},",
+        ")",
     ]
-    if working_dir is not None:
-        lines.append(f"    cwd={working_dir!r},")
-    lines.append(")")
     return [indent + line for line in lines]
 
 
@@ -99,11 +102,9 @@ def airflow_dag(
     """A complete DAG file: put it in the DAGs folder as it is."""
     year, month, day = start
     lines = [
-        f'"""dpone scheduler handoff: the Airflow DAG of process {name!r} of {namespace!r}.',
-        "",
-        "Each DAG run is one logical run: dpone derives its run id from the run's logical",
-        "date, so a retried or re-triggered DAG run resumes or is refused, never loads twice.",
-        '"""',
+        f"# dpone scheduler handoff: the Airflow DAG of process {name!r} of {namespace!r}.",
+        "# Each DAG run is one logical run: dpone derives its run id from the run's logical",
+        "# date, so a retried or re-triggered DAG run resumes or is refused, never loads twice.",
         "",
         "import datetime",
         "",

@@ -20,6 +20,7 @@ from dpone_core.handoff.cron import cron_command, crontab_line
 from dpone_core.handoff.dagster import dagster_definitions
 from dpone_core.handoff.inputs import HandoffInputs, SchedulerHandoff
 from dpone_core.handoff.kubernetes import kubernetes_cronjob
+from dpone_core.handoff.names import airflow_id
 from dpone_core.redact import redact
 from dpone_core.schedule import schedule_period
 
@@ -37,7 +38,9 @@ class SchedulerHandoffBuilder:
         schedule = inputs.schedule
         period = schedule_period(schedule)
         start = inputs.start_date
-        dag_id = redact(inputs.dag_id) if inputs.dag_id else default_dag_id(namespace, name)
+        dag_id = (
+            airflow_id(redact(inputs.dag_id)) if inputs.dag_id else default_dag_id(namespace, name)
+        )
         return SchedulerHandoff(
             schedule=schedule,
             cron_command=cron_command(command, wd, period),

@@ -10,6 +10,7 @@ crontab line, escapes every ``%``.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from dpone_core.cli_flags import flag
@@ -35,19 +36,22 @@ def cron_command(command: list[str], working_dir: str | None, period: Period) ->
     return cd + _with_date([shlex.quote(word) for word in command], period)
 
 
-def _crontab_word(text: str) -> str:
-    """A one-line shell word in which no backslash stands right before a ``%``.
+_BACKSLASH_BEFORE_SPECIAL = re.compile(r"\\(?=[\\%])")
 
-    cron strips the backslash of ``\\%`` but reads ``\\\\%`` as an escaped backslash
-    followed by a bare ``%`` (the end of the command), so a literal backslash can never
-    precede an escaped ``%``. Inside single quotes the two are split by closing and
-    reopening the quotes (``'a\\''%b'`` is ``a\\%b`` to the shell). ``$'...'`` words
-    already write a backslash as ``\\\\``, which cron passes on unchanged.
+
+def _crontab_word(text: str) -> str:
+    """A one-line shell word in which no backslash stands before another or a ``%``.
+
+    cron strips the backslash of ``\\%``; Debian's cron (the Vixie 3.0 line) also turns
+    ``\\\\`` into ``\\``, while cronie keeps it. A word that never puts a backslash
+    before a backslash or a ``%`` means the same to both: inside single quotes the two
+    are split by closing and reopening the quotes (``'a\\''%b'`` is ``a\\%b`` to the
+    shell); inside ``$'...'`` a backslash is written ``\\x5c``.
     """
     word = one_line_word(text)
-    if word.startswith("'") and "\\%" in word:
-        word = word.replace("\\%", "\\''%")
-    return word
+    if word.startswith("$'"):
+        return word.replace("\\\\", "\\x5c")
+    return _BACKSLASH_BEFORE_SPECIAL.sub("\\\\''", word)
 
 
 def crontab_line(

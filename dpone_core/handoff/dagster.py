@@ -46,11 +46,9 @@ def dagster_definitions(
     # Dagster parses the start with the partitions' own format.
     start = start if period is Period.DAY else f"{start}T00:00"
     lines = [
-        f'"""dpone scheduler handoff: Dagster definitions for process {name!r} of {namespace!r}.',
-        "",
-        "Each partition is one logical run (its key is the logical date in UTC); stopping a",
-        "run reaches dpone through Dagster Pipes, and dpone's outcome comes back as metadata.",
-        '"""',
+        f"# dpone scheduler handoff: Dagster definitions for process {name!r} of {namespace!r}.",
+        "# Each partition is one logical run (its key is the logical date in UTC); stopping a",
+        "# run reaches dpone through Dagster Pipes, and dpone's outcome comes back as metadata.",
         "",
         "import dagster as dg",
         "",

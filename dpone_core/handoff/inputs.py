@@ -82,8 +82,10 @@ class HandoffInputs(BaseModel):
     @field_validator("working_dir")
     @classmethod
     def _working_dir_ok(cls, value: str | None) -> str | None:
-        if value is not None and not value:
-            raise ValueError("working_dir must not be empty (use None for the default)")
+        if value is not None and not value.startswith("/"):
+            raise ValueError(
+                "working_dir must be an absolute path (a snippet runs from any directory)"
+            )
         return None if value is None else check_text(value, "working_dir")
 
     @field_validator("schedule")

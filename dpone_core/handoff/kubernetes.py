@@ -18,7 +18,7 @@ import pydantic_core
 
 from dpone_core.cli_flags import flag
 from dpone_core.handoff.inputs import OPTIONAL_ENV
-from dpone_core.handoff.names import kubernetes_name
+from dpone_core.handoff.names import kubernetes_name, qualified
 from dpone_core.schedule import Period
 
 __all__ = ["DATA_CLAIM", "kubernetes_cronjob"]
@@ -63,9 +63,14 @@ def _container(
     if env_refs:
         container["env"] = [_secret_env(name, desc, secret_name) for name, desc in env_refs.items()]
     if data_dirs:
+        # One mount per directory: the API server refuses two mounts at one path (a lock
+        # dir and a state dir may be the same directory).
+        first_sub_path: dict[str, str] = {}
+        for sub, path in data_dirs.items():
+            first_sub_path.setdefault(path, sub)
         container["volumeMounts"] = [
             {"name": "dpone-data", "mountPath": path, "subPath": sub_path}
-            for sub_path, path in data_dirs.items()
+            for path, sub_path in first_sub_path.items()
         ]
     return container
 
@@ -104,7 +109,7 @@ def kubernetes_cronjob(
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         "metadata": {
-            "name": kubernetes_name(f"{namespace}-{name}"),
+            "name": qualified(namespace, name, "-", kubernetes_name),
             "labels": {"app.kubernetes.io/managed-by": "dpone"},
             "annotations": annotations,
         },

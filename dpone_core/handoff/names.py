@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import keyword
 import re
+from collections.abc import Callable
 
 __all__ = [
     "AIRFLOW_TASK_ID_MAX",
@@ -17,6 +18,7 @@ __all__ = [
     "airflow_id",
     "kubernetes_name",
     "python_identifier",
+    "qualified",
 ]
 
 #: Longest CronJob name Kubernetes accepts (Job names add an 11-character suffix).
@@ -53,6 +55,19 @@ def _fit(name: str, *, valid: bool, mapped: str, separator: str, max_len: int) -
     suffix = separator + _short_hash(name)
     base = mapped[: max_len - len(suffix)].rstrip(separator) or "dpone"
     return base + suffix
+
+
+def qualified(namespace: str, name: str, separator: str, derive: Callable[[str], str]) -> str:
+    """``derive(namespace + separator + name)``, injective over ``(namespace, name)`` pairs.
+
+    Joined plainly only while the split is unambiguous (no ``separator`` in the
+    namespace): ``orders-eu``/``daily`` and ``orders``/``eu-daily`` must not meet.
+    Otherwise the pair's repr is derived, which no target accepts as it is, so it is
+    mapped and suffixed with its own hash.
+    """
+    if separator in namespace:
+        return derive(repr((namespace, name)))
+    return derive(f"{namespace}{separator}{name}")
 
 
 def kubernetes_name(name: str) -> str:

@@ -59,16 +59,16 @@ def test_generated_dag_runs_each_logical_date_once(tmp_path: Path, version: str)
     handoff = _first_run(ws)
     dags = tmp_path / "dags"
     dags.mkdir()
-    dag_file = dags / "dpone_shop_orders.py"
+    dag_file = dags / "shop_orders.py"
     dag_file.write_text(handoff["airflow_dag"])
     home = tmp_path / "airflow-home"
 
     for logical_date in ("2026-11-02", "2026-11-03"):
         done = airflow_dags_test(
-            dag_file, "dpone_shop_orders", logical_date, home=home, version=version
+            dag_file, "shop.orders", logical_date, home=home, version=version
         )
         assert done.returncode == 0, done.stdout[-4000:]
-        assert task_states(home, "dpone_shop_orders") == {"orders": "success"}
+        assert task_states(home, "shop.orders") == {"orders": "success"}
 
     states = _states(ws)
     run_ids = ["shop.orders_2026_11_01", "shop.orders_2026_11_02", "shop.orders_2026_11_03"]
@@ -82,10 +82,10 @@ def test_generated_dag_runs_each_logical_date_once(tmp_path: Path, version: str)
 
     # Airflow re-runs a date (a clear, a retry): refused, the process does not run again.
     again = airflow_dags_test(
-        dag_file, "dpone_shop_orders", "2026-11-03", home=home, version=version
+        dag_file, "shop.orders", "2026-11-03", home=home, version=version
     )
     assert again.returncode != 0
-    assert task_states(home, "dpone_shop_orders") == {"orders": "failed"}
+    assert task_states(home, "shop.orders") == {"orders": "failed"}
     assert "job_state.already_committed" in again.stdout
     assert len(ws.records(str(record))) == 3
 
