@@ -77,6 +77,27 @@ ACTIONS: dict[str, str] = {
 }
 
 
+#: How a ``job_state.already_running`` refusal says nobody holds the run any more.
+HOLDER_GONE = "this run id is marked running but its holder is gone"
+
+#: Refusals that leave the data as it was and need nobody: the run committed already,
+#: or another live execution holds it. Schedulers that can tell "skipped" from
+#: "failed" (Dagster) report these as observations, not failures.
+LEAVE_DATA_AS_IT_WAS = frozenset({JOB_ALREADY_COMMITTED, LOCK_CONCURRENT_RUN, JOB_ALREADY_RUNNING})
+
+
+def leaves_data_as_it_was(details: list[BlockerDetail]) -> bool:
+    """Whether a refusal needs nobody (see :data:`LEAVE_DATA_AS_IT_WAS`).
+
+    ``already_running`` qualifies only while the holder is alive (or cannot be
+    checked): a holder that is gone needs an operator to resume.
+    """
+    return bool(details) and all(
+        d.code in LEAVE_DATA_AS_IT_WAS and not d.message.startswith(HOLDER_GONE)
+        for d in details
+    )
+
+
 class BlockerDetail(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

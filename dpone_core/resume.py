@@ -85,7 +85,7 @@ class ResumePolicyPlanner:
             if policy is ResumePolicy.FAIL:
                 return _blocked(
                     blockers.JOB_ALREADY_RUNNING,
-                    "this run id is marked running but its holder is gone (crashed); "
+                    f"{blockers.HOLDER_GONE} (crashed); "
                     "use --resume-policy resume to take over or restart to start from scratch",
                 )
             restart = policy is ResumePolicy.RESTART

@@ -26,7 +26,14 @@ from dpone_core.state import JobState, JobStateStore
 from dpone_dagster.metadata import check_metadata, run_id_of
 from dpone_dagster.process_ref import ProcessRef
 
-__all__ = ["CHECK_NAME", "check_spec", "checks_without_assets", "evaluate_check"]
+__all__ = [
+    "CHECK_NAME",
+    "check_spec",
+    "checks_without_assets",
+    "evaluate_check",
+    "latest_materialized_run_id",
+    "nothing_to_check",
+]
 
 CHECK_NAME = "dpone_committed"
 _DESCRIPTION = (
@@ -85,8 +92,14 @@ def evaluate_check(store: JobStateStore, ref: ProcessRef, run_id: str) -> dg.Ass
     )
 
 
-def _latest_run_id(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> str | None:
-    records = instance.fetch_materializations(asset_key, limit=1).records
+def latest_materialized_run_id(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None = None
+) -> str | None:
+    """The dpone run id of the asset's latest materialization (in ``partition``, if given)."""
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=asset_key, asset_partitions=[partition] if partition is not None else None
+    )
+    records = instance.fetch_materializations(records_filter, limit=1).records
     if not records:
         return None
     materialization = records[0].asset_materialization
@@ -99,8 +112,13 @@ def checks_without_assets(
     context: dg.AssetExecutionContext,
     store: JobStateStore,
     materialized: Set[dg.AssetKey],
+    partition: str | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Checks selected without their asset verify the latest materialization's run id."""
+    """Checks selected without their asset verify the asset's latest materialization.
+
+    For a partitioned run, the latest materialization of the targeted partition: a
+    check-only run of partition D checks D, not whichever partition ran last.
+    """
     assets_def = context.assets_def
     siblings = frozenset(assets_def.keys)
     selected = context.selected_asset_check_keys
@@ -108,13 +126,21 @@ def checks_without_assets(
         if check_key.name != CHECK_NAME or check_key.asset_key in materialized:
             continue
         ref = ProcessRef.from_spec(assets_def.specs_by_key[check_key.asset_key], siblings)
-        run_id = _latest_run_id(context.instance, ref.asset_key)
+        run_id = latest_materialized_run_id(
+            context.instance, ref.asset_key, partition if ref.partitioned else None
+        )
         if run_id is None:
-            yield dg.AssetCheckResult(
-                asset_key=ref.asset_key,
-                check_name=CHECK_NAME,
-                passed=False,
-                description="the asset has no dpone materialization to check yet",
-            )
+            yield nothing_to_check(ref, partition)
             continue
         yield evaluate_check(store, ref, run_id)
+
+
+def nothing_to_check(ref: ProcessRef, partition: str | None) -> dg.AssetCheckResult:
+    """The check of an asset (partition) that has no dpone materialization yet."""
+    where = f" in partition {partition}" if partition and ref.partitioned else ""
+    return dg.AssetCheckResult(
+        asset_key=ref.asset_key,
+        check_name=CHECK_NAME,
+        passed=False,
+        description=f"the asset has no dpone materialization{where} to check yet",
+    )

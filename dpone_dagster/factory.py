@@ -20,6 +20,7 @@ from dpone_dagster.metadata import SELECTOR, metadata_value
 from dpone_dagster.multi_asset import dpone_multi_asset, op_name_for
 from dpone_dagster.process import DponeProcess, expand_manifest_paths, load_all, processes_of
 from dpone_dagster.resource import DponeResource
+from dpone_dagster.run_config import DponeRunConfig
 from dpone_dagster.specs import build_dpone_specs
 from dpone_dagster.translator import DagsterDponeTranslator
 
@@ -147,11 +148,14 @@ def _unique(name: str, used: set[str]) -> str:
 def _compute_fn(
     resource_key: str,
 ) -> Callable[
-    [dg.AssetExecutionContext], Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]
+    [dg.AssetExecutionContext, DponeRunConfig],
+    Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult],
 ]:
     # No ``from __future__ import annotations`` in this module: Dagster reads the
     # annotation of ``context`` as an object, and a string annotation is rejected.
-    def compute(context: dg.AssetExecutionContext) -> Iterator[StepResult]:
+    def compute(context: dg.AssetExecutionContext, config: DponeRunConfig) -> Iterator[StepResult]:
+        # ``config`` declares the op's run config; the invocation reads it from the context.
+        del config
         resource: DponeResource = getattr(context.resources, resource_key)
         yield from resource.materialize(context)
 

@@ -29,6 +29,8 @@ from typing import Any, TextIO, cast
 
 import dagster as dg
 
+from dpone_core import blockers
+from dpone_core.blockers import leaves_data_as_it_was
 from dpone_core.errors import DponeUsageError
 from dpone_core.executor import RunManifestService
 from dpone_core.handoff import SchedulerHandoffBuilder
@@ -43,12 +45,19 @@ from dpone_core.run import (
     OrchestrationInterrupted,
 )
 from dpone_dagster.backend_cache import Backend
-from dpone_dagster.checks import CHECK_NAME, checks_without_assets, evaluate_check
+from dpone_dagster.checks import (
+    CHECK_NAME,
+    checks_without_assets,
+    evaluate_check,
+    latest_materialized_run_id,
+    nothing_to_check,
+)
 from dpone_dagster.failures import StepFailures
 from dpone_dagster.metadata import RESUME_POLICY_TAG, report_metadata
 from dpone_dagster.partitions import PartitionWindow
 from dpone_dagster.process_ref import ProcessRef, selected_refs
 from dpone_dagster.progress import LogStream
+from dpone_dagster.run_config import RUN_CONFIG_RESUME_POLICY
 from dpone_dagster.run_family import (
     committed_report,
     output_dir_for,
@@ -93,8 +102,13 @@ class ProcessOutcome:
 
 
 def resume_policy_of(context: dg.AssetExecutionContext, default: str) -> ResumePolicy:
-    """The run tag's policy, else ``default``; an unknown one fails without retries."""
-    text = context.run.tags.get(RESUME_POLICY_TAG) or default
+    """The policy for this run: the op's run config, else the run tag, else ``default``.
+
+    Run config is what the launchpad and ``dagster asset materialize --config-json``
+    set for one run without touching the resource's configuration; the tag is what
+    a backfill or a schedule can carry. An unknown value fails without retries.
+    """
+    text = _configured_policy(context) or context.run.tags.get(RESUME_POLICY_TAG) or default
     try:
         return ResumePolicy(text)
     except ValueError:
@@ -103,6 +117,15 @@ def resume_policy_of(context: dg.AssetExecutionContext, default: str) -> ResumeP
             "expected one of 'fail', 'resume', 'restart'",
             allow_retries=False,
         ) from None
+
+
+def _configured_policy(context: dg.AssetExecutionContext) -> str | None:
+    config = context.op_execution_context.op_config
+    if isinstance(config, Mapping):
+        value = config.get(RUN_CONFIG_RESUME_POLICY)
+        # Dagster hands an enum field over as the member's name (FAIL, RESUME, RESTART).
+        return str(value).lower() if value else None
+    return None
 
 
 class DponeInvocation:
@@ -192,6 +215,7 @@ class DponeInvocation:
             manifest_path=ref.manifest_path,
             selector=ref.selector,
             run_id=run_id,
+            concurrency_key=ref.lock_key,
             retry_attempts=self.settings.retry_attempts,
             retry_backoff_seconds=self.settings.retry_backoff_seconds,
             resume_policy=policy,
@@ -223,7 +247,8 @@ class DponeInvocation:
             yield from self._step_one(ref, failures)
         store = self.backend.job_state_store
         materialized = {ref.asset_key for ref in self.refs}
-        yield from checks_without_assets(self.context, store, materialized)
+        partition = self._window.key if self._window is not None else None
+        yield from checks_without_assets(self.context, store, materialized, partition)
         if failures:
             raise failures.failure(len(self.refs))
 
@@ -238,16 +263,54 @@ class DponeInvocation:
             failures.invalid(ref.asset_key, ref.label, exc)
             return
         report = outcome.report
-        metadata = report_metadata(report, window=self.window_of(ref), reused=outcome.reused)
+        window = self.window_of(ref)
+        metadata = report_metadata(report, window=window, reused=outcome.reused)
         self.context.log.info(redact(_summary(ref, outcome)))
-        if report.passed:
+        if report.passed and not outcome.reused:
             yield dg.MaterializeResult(asset_key=ref.asset_key, metadata=metadata)
+        elif report.passed or leaves_data_as_it_was(report.blocker_details):
+            # Nothing happened to the data (reused in a re-execution, already committed,
+            # held by another live run): not a new materialization and not a failure. The
+            # output is skipped and the asset keeps its status; the refusal is observed.
+            self._observe(ref, window, metadata)
         else:
+            self._observe(ref, window, metadata)  # the failure, on the asset's own page
             failures.did_not_commit(
                 ref.asset_key, ref.label, report, metadata, invalid_input=outcome.invalid_input
             )
         if dg.AssetCheckKey(ref.asset_key, CHECK_NAME) in self.context.selected_asset_check_keys:
-            yield evaluate_check(self.backend.job_state_store, ref, report.run_id)
+            run_id = self._checked_run_id(ref, report)
+            if run_id is None:
+                yield nothing_to_check(ref, window.key if window is not None else None)
+            else:
+                yield evaluate_check(self.backend.job_state_store, ref, run_id)
+
+    def _observe(
+        self, ref: ProcessRef, window: PartitionWindow | None, metadata: Mapping[str, Any]
+    ) -> None:
+        self.context.log_event(
+            dg.AssetObservation(
+                asset_key=ref.asset_key,
+                partition=window.key if window is not None else None,
+                metadata=dict(metadata),
+            )
+        )
+
+    def _checked_run_id(self, ref: ProcessRef, report: OrchestratedRunReport) -> str | None:
+        """The run id whose durable evidence the check verifies.
+
+        The run's own when it committed now or before; after any other refusal (another
+        live run holds the key) the asset's latest materialization in the targeted
+        partition, so a healthy asset is not failed for a run that never started (None:
+        the asset has no materialization to check yet).
+        """
+        if report.passed or blockers.JOB_ALREADY_COMMITTED in report.blockers:
+            return report.run_id
+        window = self.window_of(ref)
+        latest = latest_materialized_run_id(
+            self.context.instance, ref.asset_key, window.key if window is not None else None
+        )
+        return latest
 
 
 def warn_changed_manifests(log: dg.DagsterLogManager, refs: list[ProcessRef]) -> None:

@@ -318,6 +318,8 @@ def runtime_metadata(process: DponeProcess, run_id_prefix: str) -> dict[str, Any
     }
     if process.spec.partitions is not None:
         metadata[PARTITIONS] = _partitions_text(process.spec.partitions)
+    if process.spec.concurrency_key:
+        metadata[CONCURRENCY_KEY] = process.spec.concurrency_key
     return metadata
 
 
@@ -331,6 +333,7 @@ class RuntimeMetadata:
     kind: str
     run_id_prefix: str
     partitioned: bool
+    concurrency_key: str | None = None
 
 
 def read_runtime_metadata(spec: dg.AssetSpec) -> RuntimeMetadata:
@@ -346,6 +349,7 @@ def read_runtime_metadata(spec: dg.AssetSpec) -> RuntimeMetadata:
         ) from None
     sha = metadata.get(MANIFEST_SHA256)
     prefix = metadata.get(RUN_ID_PREFIX)
+    key = metadata.get(CONCURRENCY_KEY)
     return RuntimeMetadata(
         manifest_path=manifest,
         manifest_sha256=str(metadata_value(sha)) if sha is not None else None,
@@ -353,6 +357,7 @@ def read_runtime_metadata(spec: dg.AssetSpec) -> RuntimeMetadata:
         kind=str(metadata_value(metadata.get(KIND, "transfer"))),
         run_id_prefix=str(metadata_value(prefix)) if prefix is not None else selector,
         partitioned=PARTITIONS in metadata,
+        concurrency_key=str(metadata_value(key)) if key else None,
     )
 
 

@@ -9,6 +9,7 @@ not) is in the asset spec's runtime metadata
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
@@ -30,6 +31,17 @@ class ProcessRef:
     partitioned: bool
     #: Keys of assets in the same multi-asset that this one depends on.
     sibling_deps: tuple[dg.AssetKey, ...]
+    #: The manifest's ``concurrency_key`` of the process, if it has one.
+    concurrency_key: str | None = None
+
+    @property
+    def lock_key(self) -> str:
+        """The key every Dagster run of this asset locks: the manifest's, else the process's.
+
+        Never the run id: two Dagster runs of one asset (two root runs) have different run
+        ids, and must still not load the same table at the same time.
+        """
+        return self.concurrency_key or f"{Path(self.manifest_path).stem}.{self.selector}"
 
     @property
     def label(self) -> str:
@@ -51,6 +63,7 @@ class ProcessRef:
             run_id_prefix=runtime.run_id_prefix,
             partitioned=runtime.partitioned,
             sibling_deps=tuple(dep.asset_key for dep in spec.deps if dep.asset_key in siblings),
+            concurrency_key=runtime.concurrency_key,
         )
 
 

@@ -54,7 +54,7 @@ def execute(inv: Invocation, state: JobState, lock: HeldLock, executor: RunExecu
     except DponeUsageError as exc:
         # Found only against the database (a key or cursor column that does not
         # exist): the attempt failed, and the caller learns it was invalid input.
-        reason = redact(f"invalid manifest: {exc}")
+        reason = redact(f"the manifest does not match the database: {exc}")
         return _failed(blockers.RUN_NOT_PASSED, reason, reason, usage_error=exc)
     except Exception as exc:  # the executor crashed: a failed attempt, not a crash of ours
         reason = redact(f"{type(exc).__name__}: {exc}")

@@ -59,6 +59,15 @@ def materializations(result: dg.ExecuteInProcessResult) -> dict[str, list[dict[s
     return out
 
 
+def observations(result: dg.ExecuteInProcessResult) -> dict[str, list[dict[str, Any]]]:
+    """Asset key (user string) -> metadata of each observation, in order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in result.get_asset_observation_events():
+        obs = event.asset_observation_data.asset_observation
+        out.setdefault(obs.asset_key.to_user_string(), []).append(plain(obs.metadata))
+    return out
+
+
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, list[Any]]:
     """Asset key (user string) -> its check evaluations, in order."""
     out: dict[str, list[Any]] = {}

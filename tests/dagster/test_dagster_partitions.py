@@ -7,10 +7,9 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from dagster_support import materializations, run, step_failure
+from dagster_support import check_evaluations, materializations, observations, run, step_failure
 
 from dpone_dagster import RESUME_POLICY_TAG, build_dpone_assets
-from dpone_dagster.failures import DAGSTER_HINTS
 from dpone_dagster.partitions import file_safe_partition_key
 from tests.support.workspace import Workspace, recorder_command
 
@@ -92,15 +91,21 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
     assets = build_dpone_assets([_manifest(ws)])
     assert run(assets, ws, partition_key="2026-01-05").success
 
+    # A re-run of a committed partition is refused: not a failure (the partition stays
+    # materialized, no run retry) and not a new materialization; it is observed.
     again = run(assets, ws, partition_key="2026-01-05")
-    assert not again.success
-    description, md = step_failure(again)
+    assert again.success
+    assert "parts/daily_job" not in materializations(again)
+    (md,) = observations(again)["parts/daily_job"]
     assert md["dpone/status"] == "blocked"
     assert md["dpone/blockers"] == ["job_state.already_committed"]
     assert md["dpone/run_id"] == "daily_job_2026-01-05"
-    assert DAGSTER_HINTS["job_state.already_committed"] in description
-    failure = [e for e in again.all_events if e.event_type_value == "STEP_FAILURE"][-1]
-    assert failure.step_failure_data.user_failure_data.metadata  # type: ignore[union-attr]
+    assert md["dpone/partition_key"] == "2026-01-05"
+    observation = again.get_asset_observation_events()[0].asset_observation_data
+    assert observation.asset_observation.partition == "2026-01-05"
+    # The check verifies the targeted partition's committed run, and passes.
+    (evaluation,) = check_evaluations(again)["parts/daily_job"]
+    assert evaluation.passed
     assert len(_windows(ws)) == 1  # nothing ran again
 
     # The committed state is unchanged by the refusal.
