@@ -13,14 +13,21 @@ A handoff is a *schedule*: ``argv`` carries no run id and every snippet appends
 input argv plus ``['--execution-date', <logical date>]`` (plus ``--dag-id`` on
 Airflow).
 
-Tests marked ``xfail(strict=True)`` pin bugs found in the builder: each one turns
-into a failure (XPASS) the day the bug is fixed, so the marker is then removed.
+The bugs these tests found in the builder are fixed, and the tests that found them
+stay as regression tests: a backslash before a backslash or a ``%`` on the crontab
+line (Debian's cron halves ``\\\\``), Airflow's templated ``cwd``, names in module
+docstrings (``\"\"\"``), colliding CronJob names and DAG ids of distinct processes, two
+volume mounts at one path; relative working directories and Quartz-only cron syntax
+(``?``, ``L``, ``W``, ``#``), which not every scheduler reads, are refused. No test is
+marked ``xfail``: a bug found here is pinned as ``xfail(strict=True)``, which fails
+(XPASS) the day the bug is fixed, so the marker is then removed.
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
+import itertools
 import json
 import keyword
 import re
@@ -105,7 +112,7 @@ NASTY = [
     "X.SH",
 ]
 #: Backslashes next to control characters or ``%`` (bash ``$'...'`` quoting of ``\\``):
-#: delivered exactly by every snippet except the crontab line (see BACKSLASH_BUG).
+#: delivered exactly by every snippet, the crontab line under both cron models included.
 BACKSLASHED = ["ctrl\x01 and back\\slash \\n \\x41 \\' \\\\", "50\\% \\%F"]
 ALL_ARGS = NASTY + BACKSLASHED
 PRINTABLE_NASTY = [arg for arg in NASTY if not re.search(r"[\x00-\x1f\x7f]", arg)]
@@ -264,6 +271,20 @@ def crontab_command(line: str) -> str:
     """The command field of a crontab line (the five schedule fields dropped)."""
     assert "\n" not in line and "\r" not in line, "a crontab entry is one physical line"
     return line.split(" ", 1 if line.startswith("@") else 5)[-1]
+
+
+def assert_every_cron_reads_it_alike(line: str) -> None:
+    """No backslash on ``line`` stands before another backslash or a literal ``%``.
+
+    Every ``%`` is escaped as ``\\%`` and no ``\\\\`` appears, so the only backslash
+    before a ``%`` is cron's own escape: cronie and Debian's cron, which differ only
+    on ``\\\\``, hand the shell the same command, with no ``%`` ending it.
+    """
+    assert "\\\\" not in line, "Debian's cron turns \\\\ into \\ (cronie keeps it)"
+    assert re.search(r"(?<!\\)%", line) is None, "an unescaped % ends the command"
+    command = crontab_command(line)
+    assert cron_cronie(command) == cron_debian(command)
+    assert cron_cronie(command)[1] is None
 
 
 def k8s_expand(text: str, env: Mapping[str, str]) -> str:
@@ -665,28 +686,52 @@ def test_crontab_line_backslash_before_percent(
     assert _cron_delivers(dumper, cron, args, workdir) == {"argv": args, "cwd": str(workdir)}
 
 
-BACKSLASH_BUG = (
-    "BUG dpone_core/handoff/cron.py crontab_line: Debian/Ubuntu cron (Vixie 3.0 lineage, "
-    "like FreeBSD's) turns every '\\\\' of a crontab entry into '\\' (cronie and ISC "
-    "cron 4.1 keep it), so a literal double backslash, or any backslash of a bash "
-    "$'...' word (written '\\\\'), reaches the shell halved."
-)
-
-
 @pytest.mark.parametrize(
     "args",
-    [["a\\\\b"], ["\x01\\n"], ["a\\\\%b"]],
-    ids=["double-backslash", "ansi-c-backslash", "double-backslash-percent"],
-)
-@pytest.mark.parametrize(
-    "cron",
     [
-        "cronie",
-        pytest.param("debian", marks=pytest.mark.xfail(strict=True, reason=BACKSLASH_BUG)),
+        ["a\\\\b"],
+        ["\x01\\n"],
+        ["a\\\\%b"],
+        ["\\\\\\\\", "\\\\%\\\\%", "trailing\\\\"],
+        ["\x01\\\\%", "\\\\"],
+    ],
+    ids=[
+        "double-backslash",
+        "ansi-c-backslash",
+        "double-backslash-percent",
+        "backslash-runs",
+        "ansi-c-backslash-runs",
     ],
 )
+@pytest.mark.parametrize("cron", sorted(CRONS))
 def test_crontab_line_double_backslash(dumper: Dumper, cron: str, args: list[str]) -> None:
+    """Debian's cron (Vixie 3.0 line, like FreeBSD's) turns every \\\\ into \\; cronie
+    keeps it: the argv must arrive exactly under both."""
     assert _cron_delivers(dumper, cron, args)["argv"] == args
+
+
+def test_crontab_line_double_backslash_in_the_working_dir(dumper: Dumper, tmp_path: Path) -> None:
+    workdir = tmp_path / "w\\\\d\\\\%"
+    workdir.mkdir()
+    for cron in sorted(CRONS):
+        assert _cron_delivers(dumper, cron, ["x"], workdir) == {"argv": ["x"], "cwd": str(workdir)}
+
+
+@pytest.mark.parametrize(
+    "arg", [*ALL_ARGS, "a\\\\b", "a\\\\%b", "\\\\", "\\%", "\x01\\\\%", "\x01\\"]
+)
+def test_crontab_line_never_puts_a_backslash_before_a_backslash_or_percent(arg: str) -> None:
+    line = build(argv=[*BASE_ARGV, arg], working_dir=f"/srv/{arg}").crontab_line
+    assert_every_cron_reads_it_alike(line)
+
+
+def test_crontab_line_splits_a_backslash_from_what_follows() -> None:
+    """Single quotes are closed and reopened between them; in $'...' a backslash is \\x5c."""
+    line = build(argv=["a\\%b", "a\\\\b"]).crontab_line
+    assert "'a\\''\\%b'" in line
+    assert "'a\\''\\b'" in line
+    line = build(argv=["\x01\\n"]).crontab_line
+    assert "\\x01\\x5cn" in line
 
 
 # --------------------------------------------------------------------------- Airflow
@@ -697,14 +742,17 @@ def test_airflow_task_compiles_and_carries_the_command() -> None:
     compile(handoff.airflow_task, "<airflow task>", "exec")
     call = bash_operator(handoff.airflow_task)
     assert literal_kwarg(call, "task_id") == "orders"
-    assert literal_kwarg(call, "cwd") == "/srv/pipelines"
+    # BashOperator's cwd is a template field: the command changes directory itself.
+    assert not has_kwarg(call, "cwd")
     command = literal_kwarg(call, "bash_command")
+    assert command.startswith("cd /srv/pipelines && dpone ")
     assert "\n" not in command and "\r" not in command
     tree = ast.parse(handoff.airflow_task)
     (assign,) = [n for n in tree.body if isinstance(n, ast.Assign)]
     assert isinstance(assign.targets[0], ast.Name)
     assert assign.targets[0].id == python_identifier("orders")
     assert not has_kwarg(bash_operator(build().airflow_task), "cwd")
+    assert bash_command(build().airflow_task).startswith("dpone ")
 
 
 def test_airflow_bash_command_splits_back_after_rendering() -> None:
@@ -753,9 +801,10 @@ def test_airflow_bash_command_runs_in_bash_after_rendering(
         schedule=schedule,
     )
     call = bash_operator(handoff.airflow_task)
+    assert not has_kwarg(call, "cwd")
     rendered = render_like_airflow(literal_kwarg(call, "bash_command"))
-    # BashOperator runs `bash -c <command>` in cwd.
-    subprocess.run(["bash", "-c", rendered], check=True, cwd=literal_kwarg(call, "cwd"))
+    # BashOperator runs `bash -c <command>` in a temporary directory: the command cds.
+    subprocess.run(["bash", "-c", rendered], check=True, cwd="/")
     got = dumper.read()
     assert got == {
         "argv": [*ALL_ARGS, "--execution-date", logical, "--dag-id", "the_dag.id-1"],
@@ -764,25 +813,38 @@ def test_airflow_bash_command_runs_in_bash_after_rendering(
     parse_execution_date(logical)
 
 
-def test_airflow_cwd_is_rendered_unchanged_for_a_plain_directory() -> None:
-    cwd = literal_kwarg(bash_operator(build(working_dir="/srv/pipe lines").airflow_task), "cwd")
-    assert render_like_airflow(cwd) == "/srv/pipe lines"
+def test_airflow_cd_is_rendered_unchanged_for_a_plain_directory() -> None:
+    command = bash_command(build(working_dir="/srv/pipe lines").airflow_task)
+    assert command.startswith("cd '/srv/pipe lines' && dpone ")
+    words = shlex.split(render_like_airflow(command))
+    assert words[:4] == ["cd", "/srv/pipe lines", "&&", "dpone"]
 
 
 @pytest.mark.parametrize(
-    "directory", ["/srv/{{ ds }}", "/srv/{#x", "/srv/{% raw %}", "/srv/ends.sh"]
+    "directory", ["{{ ds }}", "{#x", "{% raw %}", "{{", "{", "ends.sh", "run.bash", "X.SH"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG dpone_core/handoff/airflow.py _operator: cwd is a templated field of "
-    "BashOperator (template_fields = ('bash_command', 'env', 'cwd')) but is written "
-    "raw, so a working_dir with a Jinja opener is rendered (or fails to render), and "
-    "one ending in .sh/.bash is loaded as a template file.",
-)
-def test_airflow_cwd_is_jinja_inert(directory: str) -> None:
-    cwd = literal_kwarg(bash_operator(build(working_dir=directory).airflow_task), "cwd")
-    assert not cwd.lower().endswith((".sh", ".bash"))
-    assert render_like_airflow(cwd) == directory
+def test_airflow_working_dir_is_jinja_inert(dumper: Dumper, tmp_path: Path, directory: str) -> None:
+    """BashOperator's cwd is a template field (template_fields = ('bash_command', 'env',
+    'cwd')), rendered, and loaded as a template file when it ends in .sh/.bash: the task
+    changes into the working directory in its Jinja-inert bash_command instead."""
+    workdir = tmp_path / directory
+    workdir.mkdir()
+    handoff = build(argv=dumper.argv(["x"]), program=sys.executable, working_dir=str(workdir))
+    call = bash_operator(handoff.airflow_task)
+    assert not has_kwarg(call, "cwd")
+    command = literal_kwarg(call, "bash_command")
+    assert command.startswith("cd ") and command.endswith(DAILY_TRAILER)
+    head = command[: -len(DAILY_TRAILER)]
+    for opener in JINJA_OPENERS:
+        assert opener not in head
+    rendered = render_like_airflow(command)
+    assert rendered == head + render_like_airflow(DAILY_TRAILER)
+    assert shlex.split(rendered)[:3] == ["cd", str(workdir), "&&"]
+    subprocess.run(["bash", "-c", rendered], check=True, cwd="/")
+    assert dumper.read() == {
+        "argv": ["x", "--execution-date", "2026-11-30", "--dag-id", "the_dag.id-1"],
+        "cwd": str(workdir),
+    }
 
 
 def _dag_call(source: str) -> ast.Call:
@@ -804,7 +866,7 @@ def test_airflow_dag_is_a_complete_file() -> None:
     )
     compile(handoff.airflow_dag, "<airflow dag>", "exec")
     call = _dag_call(handoff.airflow_dag)
-    assert literal_kwarg(call, "dag_id") == airflow_id("dpone_shop_orders") == "dpone_shop_orders"
+    assert literal_kwarg(call, "dag_id") == "shop.orders"
     schedule = kwarg(call, "schedule")
     assert isinstance(schedule, ast.Call)
     assert isinstance(schedule.func, ast.Name) and schedule.func.id == "CronTriggerTimetable"
@@ -817,18 +879,27 @@ def test_airflow_dag_is_a_complete_file() -> None:
     assert literal_kwarg(call, "catchup") is False
     assert literal_kwarg(call, "max_active_runs") == 1
     operator = bash_operator(handoff.airflow_dag)
-    assert literal_kwarg(operator, "cwd") == "/srv/pipelines"
+    assert not has_kwarg(operator, "cwd")
+    assert literal_kwarg(operator, "bash_command").startswith("cd /srv/pipelines && ")
     assert literal_kwarg(operator, "task_id") == "orders"
     assert literal_kwarg(operator, "bash_command") == bash_command(handoff.airflow_task)
     assert "DPONE_DSN" in handoff.airflow_dag and "DPONE_DSN" in handoff.airflow_task
 
 
+def dag_id_of(handoff: SchedulerHandoff) -> str:
+    value: str = literal_kwarg(_dag_call(handoff.airflow_dag), "dag_id")
+    return value
+
+
 def test_airflow_dag_id_is_given_or_derived() -> None:
-    assert literal_kwarg(_dag_call(build(dag_id="team.orders-v2").airflow_dag), "dag_id") == (
-        "team.orders-v2"
-    )
-    derived = literal_kwarg(_dag_call(build(namespace="shop/eu", name="a b").airflow_dag), "dag_id")
-    assert derived == airflow_id("dpone_shop/eu_a b")
+    assert dag_id_of(build(dag_id="team.orders-v2")) == "team.orders-v2"
+    # A given id Airflow would refuse is made valid (and hashed, so it stays distinct).
+    given = dag_id_of(build(dag_id="my dag"))
+    assert given == airflow_id("my dag") != "my dag"
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", given)
+    assert dag_id_of(build()) == "shop.orders"
+    derived = dag_id_of(build(namespace="shop/eu", name="a b"))
+    assert derived == airflow_id("shop/eu.a b")
     assert re.fullmatch(r"[A-Za-z0-9_.-]+", derived)
 
 
@@ -840,20 +911,17 @@ def test_odd_names_give_compilable_airflow_files(name: str) -> None:
     assert literal_kwarg(bash_operator(handoff.airflow_task), "task_id") == airflow_id(name)
 
 
-TRIPLE_QUOTE_BUG = (
-    "BUG dpone_core/handoff/airflow.py airflow_dag and dagster.py dagster_definitions: "
-    'the module docstring is \'"""... {name!r} of {namespace!r}.\' and repr() keeps a '
-    '\'"""\' of the name, which ends the docstring: SyntaxError.'
-)
-
-
+@pytest.mark.parametrize("value", ['say """hi"""', "'''", "end\\", "a\nb\r\x0c\x85\u2028c"])
 @pytest.mark.parametrize("field", ["name", "namespace"])
-@pytest.mark.xfail(strict=True, raises=SyntaxError, reason=TRIPLE_QUOTE_BUG)
-def test_triple_quotes_in_names_give_compilable_files(field: str) -> None:
-    handoff = build(**{field: 'say """hi"""'})
-    compile(handoff.airflow_task, "<airflow task>", "exec")
-    compile(handoff.airflow_dag, "<airflow dag>", "exec")
-    compile(handoff.dagster_asset, "<dagster>", "exec")
+def test_triple_quotes_in_names_give_compilable_files(field: str, value: str) -> None:
+    """Names are quoted (repr) in the files' header comments, never in a docstring,
+    which a '\"\"\"' of the name would end."""
+    handoff = build(**{field: value})
+    for source in (handoff.airflow_task, handoff.airflow_dag, handoff.dagster_asset):
+        compile(source, "<handoff>", "exec")
+        assert ast.get_docstring(ast.parse(source)) is None
+        header = list(itertools.takewhile(lambda line: line.startswith("# "), source.split("\n")))
+        assert header and repr(value) in header[0], source
 
 
 # --------------------------------------------------------------------------- Dagster
@@ -1063,16 +1131,21 @@ def test_kubernetes_data_dirs_are_one_claim_and_one_mount_each() -> None:
     assert {m["name"] for m in mounts} == {volume["name"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG dpone_core/handoff/kubernetes.py _container: data_dirs entries sharing a "
-    "directory (e.g. --lock-dir and --state-dir both /var/dpone) give two volumeMounts "
-    "with the same mountPath, which the API server refuses ('must be unique').",
-)
 def test_kubernetes_mount_paths_are_unique() -> None:
-    doc = cronjob(build(data_dirs={"locks": "/var/dpone", "states": "/var/dpone"}))
-    paths = [m["mountPath"] for m in container(doc)["volumeMounts"]]
+    """data_dirs entries may share a directory (--lock-dir and --state-dir both
+    /var/dpone); the API server refuses two volumeMounts at one mountPath ('must be
+    unique'), so there is one mount per path, with the first sub-path."""
+    data_dirs = {"locks": "/var/dpone", "evidence": "/out", "states": "/var/dpone"}
+    doc = cronjob(build(data_dirs=data_dirs))
+    mounts = container(doc)["volumeMounts"]
+    paths = [m["mountPath"] for m in mounts]
     assert len(paths) == len(set(paths))
+    assert [(m["subPath"], m["mountPath"]) for m in mounts] == [
+        ("locks", "/var/dpone"),
+        ("evidence", "/out"),
+    ]
+    (volume,) = pod_spec(doc)["volumes"]
+    assert {m["name"] for m in mounts} == {volume["name"]}
 
 
 @pytest.mark.parametrize(
@@ -1177,29 +1250,47 @@ def test_derived_names_keep_distinct_names_distinct() -> None:
         assert derive("x" * 300) != derive("x" * 301), derive.__name__
 
 
-PAIR_BUG = (
-    "BUG dpone_core/handoff: names derived from (namespace, name) join them with a "
-    "separator both may contain, so distinct processes collide: CronJob "
-    "kubernetes_name(f'{namespace}-{name}') and default_dag_id 'dpone_{namespace}_{name}'."
-)
+def test_cronjob_name_and_default_dag_id_are_the_manifest_then_the_process() -> None:
+    handoff = build()
+    assert cronjob(handoff)["metadata"]["name"] == "shop-orders"
+    assert dag_id_of(handoff) == "shop.orders"
+    # The separator inside the namespace makes the plain join ambiguous: derived from
+    # the pair itself, which no scheduler accepts as it is, so it is always hashed.
+    split = build(namespace="orders-eu.v2", name="daily")
+    assert cronjob(split)["metadata"]["name"] == kubernetes_name(repr(("orders-eu.v2", "daily")))
+    assert dag_id_of(split) == airflow_id(repr(("orders-eu.v2", "daily")))
+    for derived in (cronjob(split)["metadata"]["name"], dag_id_of(split)):
+        assert re.fullmatch(r".*[-_][0-9a-f]{8}", derived), derived
 
 
-@pytest.mark.xfail(strict=True, reason=PAIR_BUG)
-def test_distinct_processes_get_distinct_cronjob_names() -> None:
-    first = cronjob(build(namespace="orders-eu", name="daily"))["metadata"]["name"]
-    second = cronjob(build(namespace="orders", name="eu-daily"))["metadata"]["name"]
-    assert first != second
+#: Pairs of distinct (namespace, name) whose plain joins (or mapped forms) meet.
+MEETING_PAIRS = [
+    (("orders-eu", "daily"), ("orders", "eu-daily")),
+    (("orders.eu", "daily"), ("orders", "eu.daily")),
+    (("orders_eu", "daily"), ("orders", "eu_daily")),
+    (("orders/eu", "daily"), ("orders", "eu/daily")),
+    (("Shop", "orders"), ("shop", "orders")),
+    (("shop", "a b"), ("shop", "a_b")),
+    (("a-b", "c.d"), ("a", "b-c.d")),
+]
 
 
-@pytest.mark.xfail(strict=True, reason=PAIR_BUG)
-def test_distinct_processes_get_distinct_default_dag_ids() -> None:
-    first = literal_kwarg(
-        _dag_call(build(namespace="orders_eu", name="daily").airflow_dag), "dag_id"
-    )
-    second = literal_kwarg(
-        _dag_call(build(namespace="orders", name="eu_daily").airflow_dag), "dag_id"
-    )
-    assert first != second
+@pytest.mark.parametrize(("first", "second"), MEETING_PAIRS)
+def test_distinct_processes_get_distinct_cronjob_names(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    one = cronjob(build(namespace=first[0], name=first[1]))["metadata"]["name"]
+    two = cronjob(build(namespace=second[0], name=second[1]))["metadata"]["name"]
+    assert one != two
+
+
+@pytest.mark.parametrize(("first", "second"), MEETING_PAIRS)
+def test_distinct_processes_get_distinct_default_dag_ids(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    one = dag_id_of(build(namespace=first[0], name=first[1]))
+    two = dag_id_of(build(namespace=second[0], name=second[1]))
+    assert one != two
 
 
 # --------------------------------------------------------------------------- secrets
@@ -1249,6 +1340,9 @@ def test_env_refs_are_names_and_descriptions_only() -> None:
         {"namespace": ""},
         {"namespace": "\ud800"},
         {"working_dir": ""},
+        {"working_dir": "-"},
+        {"working_dir": "0"},
+        {"working_dir": "srv/pipelines"},
         {"working_dir": "/srv/\x00"},
         {"image": "img\x00"},
         {"dag_id": "\udfff"},
@@ -1260,6 +1354,16 @@ def test_env_refs_are_names_and_descriptions_only() -> None:
         {"schedule": "0 2 * * *\nrm -rf /"},
         {"schedule": "0 2 * * %"},
         {"schedule": "0 2 * * $(id)"},
+        {"schedule": "@reboot"},
+        # Quartz extensions: neither cron nor Kubernetes reads them.
+        {"schedule": "0 2 ? * MON-FRI"},
+        {"schedule": "0 2 * * ?"},
+        {"schedule": "0 2 L * *"},
+        {"schedule": "0 2 LW * *"},
+        {"schedule": "0 2 15W * *"},
+        {"schedule": "0 2 * * 5L"},
+        {"schedule": "0 2 * * 1#2"},
+        {"schedule": "0 2 * * MON#2"},
         {"env_refs": {"NOT A NAME": "x"}},
         {"env_refs": {"1ABC": "x"}},
         {"env_refs": {"A-B": "x"}},
@@ -1287,7 +1391,11 @@ def test_invalid_inputs_are_rejected(overrides: dict[str, Any]) -> None:
     "overrides",
     [
         {"schedule": "@annually"},
-        {"schedule": "0 2 ? * MON-FRI"},
+        {"schedule": "@monthly"},
+        {"schedule": "0 2 * * MON-FRI"},
+        {"schedule": "0 2 1 jan,JUL *"},
+        {"schedule": "*/5 1-3 1,15 * SUN"},
+        {"schedule": "0-30/10 2 * 1-12/3 0-6"},
         {"secret_name": "team.secrets-1"},
         {"data_dirs": {"states-2": "/var/dpone"}},
         {"argv": []},
@@ -1297,3 +1405,12 @@ def test_invalid_inputs_are_rejected(overrides: dict[str, Any]) -> None:
 )
 def test_edge_inputs_are_accepted(overrides: dict[str, Any]) -> None:
     assert build(**overrides).cron_command
+
+
+@pytest.mark.parametrize("working_dir", ["-", "0", "srv/pipelines", "./srv", "~/srv", " /srv"])
+def test_working_dir_must_be_absolute(working_dir: str) -> None:
+    """A snippet runs from any directory (cron's home, Airflow's temporary directory):
+    a relative one would depend on it (and `cd -` is not even a directory)."""
+    with pytest.raises(ValidationError, match="absolute"):
+        inputs(working_dir=working_dir)
+    assert build(working_dir="/" + working_dir).cron_command.startswith("cd ")

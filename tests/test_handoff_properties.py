@@ -1,6 +1,6 @@
 """Property tests (hypothesis) of the scheduler handoff builder: arbitrary text arguments.
 
-Pure checks only (no subprocess): ``shlex``, a model of cron's ``%`` handling, Jinja
+Pure checks only (no subprocess): ``shlex``, models of cron's ``%`` and ``\\`` handling, Jinja
 (as Airflow renders ``bash_command``), PyYAML with Kubernetes' ``$(VAR)`` expansion,
 ``ast``. The examples that run the rendered text in real shells are in
 tests/test_handoff.py, which also holds the helpers reused here.
@@ -32,12 +32,14 @@ from tests.test_handoff import (
     JINJA_OPENERS,
     MINUTE_TRAILER,
     SNIPPET_NAMES,
+    assert_every_cron_reads_it_alike,
     bash_command,
     container,
     cron_cronie,
     cron_debian,
     cronjob,
     crontab_command,
+    dag_id_of,
     k8s_expand,
     module_assignments,
     render_like_airflow,
@@ -63,7 +65,15 @@ ARG = st.one_of(TEXT, SPECIAL, TOKENS)
 ARGV = st.lists(ARG, max_size=6)
 NAME = ARG.filter(bool)
 SCHEDULE = st.sampled_from(["0 2 * * *", "*/15 * * * *", "@daily", "@hourly", "15 3 * * 1-5"])
-WORKING_DIR = st.one_of(st.none(), ARG.filter(bool))
+#: A working directory must be absolute (HandoffInputs refuses any other).
+WORKING_DIR = st.one_of(st.none(), ARG.map(lambda text: "/" + text))
+#: Names made of pieces that the derived names join or map alike ("-", ".", "_", "/").
+JOINED = st.lists(
+    st.sampled_from(["orders", "eu", "Orders", "-", ".", "_", "/", " ", "'", "(", ","]),
+    min_size=1,
+    max_size=5,
+).map("".join)
+PAIR_PART = st.one_of(NAME, JOINED)
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -80,17 +90,9 @@ def _has_control(texts: list[str]) -> bool:
     return any(re.search(r"[\x00-\x1f\x7f]", text) for text in texts)
 
 
-def _debian_safe(texts: list[str]) -> bool:
-    """False for the inputs of the known Debian-cron bug (tests/test_handoff.py
-    BACKSLASH_BUG): a double backslash, or a backslash in a bash $'...' word."""
-    if _has_control(texts):
-        return not any("\\" in text for text in texts)
-    return not any("\\\\" in text for text in texts)
-
-
 @PROPERTY_SETTINGS
 @example(
-    argv=["a b", "\n", "'", "\\"], program="/opt/my dpone", working_dir="-", schedule="@hourly"
+    argv=["a b", "\n", "'", "\\"], program="/opt/my dpone", working_dir="/-", schedule="@hourly"
 )
 @given(argv=ARGV, program=NAME, working_dir=WORKING_DIR, schedule=SCHEDULE)
 def test_cron_command_shlex_splits_back(
@@ -109,6 +111,7 @@ def test_cron_command_shlex_splits_back(
 @PROPERTY_SETTINGS
 @example(argv=["C:\\%TEMP%", "a\\\\b", "a\\\\%b"], working_dir="/w\\%d", schedule="0 2 * * *")
 @example(argv=["\x01\\n", "100%"], working_dir=None, schedule="@hourly")
+@example(argv=["\x01\\\\%", "\\\\"], working_dir="/\\\\", schedule="@daily")
 @given(argv=ARGV, working_dir=WORKING_DIR, schedule=SCHEDULE)
 def test_crontab_line_is_one_line_and_percent_escaped(
     argv: list[str], working_dir: str | None, schedule: str
@@ -118,9 +121,10 @@ def test_crontab_line_is_one_line_and_percent_escaped(
     assert "\n" not in line and "\r" not in line
     assert line.startswith(schedule + " ")
     assert re.search(r"(?<!\\)%", line) is None
+    # No backslash before a backslash or a literal %: cronie and Debian's cron agree.
+    assert_every_cron_reads_it_alike(line)
     command = crontab_command(line)
-    parsers = [cron_cronie, *([cron_debian] if _debian_safe(texts) else [])]
-    for parse in parsers:
+    for parse in (cron_cronie, cron_debian):
         shell_text, stdin = parse(command)
         assert stdin is None, "an unescaped % would end the command"
         if not _has_control(texts):
@@ -147,9 +151,16 @@ def test_airflow_bash_command_has_only_the_deliberate_templates(
         assert opener not in head
     assert "\n" not in command and "\r" not in command
     assert render_like_airflow(command) == head + render_like_airflow(trailer)
-    if not _has_control(argv):
-        rendered = render_like_airflow(command)
-        assert shlex.split(rendered) == [
+    if working_dir is not None:
+        # BashOperator's cwd is a template field: the command changes directory itself.
+        assert command.startswith("cd ")
+        assert "cwd=" not in handoff.airflow_task
+    if not _has_control([*argv, *([] if working_dir is None else [working_dir])]):
+        words = shlex.split(render_like_airflow(command))
+        if working_dir is not None:
+            assert words[:3] == ["cd", working_dir, "&&"]
+            words = words[3:]
+        assert words == [
             "dpone",
             *argv,
             "--execution-date",
@@ -182,9 +193,11 @@ def test_kubernetes_document_reloads_to_the_same_command(
 def test_dagster_file_carries_the_command(
     argv: list[str], name: str, namespace: str, working_dir: str | None
 ) -> None:
-    assume('"""' not in name + namespace)  # tests/test_handoff.py TRIPLE_QUOTE_BUG
     source = build(argv=argv, name=name, namespace=namespace, working_dir=working_dir)
-    values = module_assignments(ast.parse(source.dagster_asset))
+    tree = ast.parse(source.dagster_asset)
+    assert ast.get_docstring(tree) is None
+    assert ast.get_docstring(ast.parse(source.airflow_dag)) is None
+    values = module_assignments(tree)
     assert ast.literal_eval(values["COMMAND"]) == ["dpone", *argv]
     assert ast.literal_eval(values["WORKING_DIR"]) == working_dir
 
@@ -217,6 +230,24 @@ def test_derived_names_keep_distinct_names_distinct(first: str, second: str) -> 
     assume(first != second)
     for derive in (kubernetes_name, airflow_id, python_identifier):
         assert derive(first) != derive(second), derive.__name__
+
+
+@PROPERTY_SETTINGS
+@example(first=("orders-eu", "daily"), second=("orders", "eu-daily"))
+@example(first=("orders.eu", "daily"), second=("orders", "eu.daily"))
+@example(first=("Shop", "orders"), second=("shop", "orders"))
+@given(first=st.tuples(PAIR_PART, PAIR_PART), second=st.tuples(PAIR_PART, PAIR_PART))
+def test_distinct_processes_get_distinct_cronjob_names_and_dag_ids(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    assume(first != second)
+    one = build(argv=[], namespace=first[0], name=first[1])
+    two = build(argv=[], namespace=second[0], name=second[1])
+    assert cronjob(one)["metadata"]["name"] != cronjob(two)["metadata"]["name"]
+    assert dag_id_of(one) != dag_id_of(two)
+    for handoff in (one, two):
+        assert DNS_LABEL.fullmatch(cronjob(handoff)["metadata"]["name"])
+        assert AIRFLOW_ID.fullmatch(dag_id_of(handoff))
 
 
 @PROPERTY_SETTINGS
