@@ -20,7 +20,10 @@ DEFAULT_SCHEDULE: Final = "0 2 * * *"
 
 # Numbers, ranges, steps, lists and month/day names: what cron, Kubernetes, Airflow and
 # Dagster all read. Quartz extensions (?, L, W, #) are refused: cron and Kubernetes don't.
-_FIELD = re.compile(r"(?:[0-9*/-]|[A-Za-z]{3})(?:[0-9*/,-]|[A-Za-z]{3})*")
+_NAMES = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|SUN|MON|TUE|WED|THU|FRI|SAT"
+_VALUE = rf"(?:[0-9]+|(?i:{_NAMES}))"
+_ITEM = rf"(?:\*|{_VALUE}(?:-{_VALUE})?)(?:/[0-9]+)?"
+_FIELD = re.compile(rf"{_ITEM}(?:,{_ITEM})*")
 _SINGLE_NUMBER = re.compile(r"[0-9]+")
 _DAILY_OR_COARSER_MACROS = frozenset(
     {"@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}

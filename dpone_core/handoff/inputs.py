@@ -54,7 +54,7 @@ class HandoffInputs(BaseModel):
     working_dir: str | None = None
     secret_name: str = "dpone-secrets"
     data_dirs: dict[str, str] = Field(default_factory=dict)
-    #: The Airflow DAG id (default ``dpone_<namespace>_<name>``).
+    #: The Airflow DAG id (default ``<namespace>.<name>``).
     dag_id: str | None = None
     #: How long a stopped pod may take to shut down (dpone stops the command, records
     #: the attempt as failed and writes evidence within this).

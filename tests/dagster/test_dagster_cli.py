@@ -154,3 +154,37 @@ def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -
     assert "lock.concurrent_run" not in joined
     assert "blocked by limit for pool shared" in joined
     assert time.monotonic() - started >= 8  # the two 4-second runs did not overlap
+
+
+def test_quickstart_rerun_is_not_a_failure_and_run_config_overrides_the_policy(
+    tmp_path: Path,
+) -> None:
+    """The same partition twice from the CLI: the second exits 0 (refusal observed); op run
+    config restarts it for one run without touching the resource's configuration."""
+    root = _copy_project(tmp_path)
+    env = _env(root)
+    seeded = subprocess.run(
+        [sys.executable, "scripts/seed_shop.py", "--customers", "20", "--orders", "100"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    base = ["asset", "materialize", "-f", "definitions.py"]
+    landed = _dagster(root, *base, "--select", "warehouse/landing_orders", env=env)
+    assert landed.returncode == 0, (landed.stdout + landed.stderr)[-4000:]
+    daily = [*base, "--select", "reporting/daily_orders", "--partition", "2026-11-05"]
+    for _ in range(2):
+        proc = _dagster(root, *daily, env=env)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    out = proc.stdout + proc.stderr
+    assert "blocked" in out and "job_state.already_committed" in out
+    config = '{"ops": {"dpone_reporting": {"config": {"resume_policy": "RESTART"}}}}'
+    again = _dagster(root, *daily, "--config-json", config, env=env)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-4000:]
+    assert "resume policy restart" in out
+    state_dir = root / ".dpone" / "orchestration-state"
+    (state_file,) = [p for p in state_dir.glob("*.job_state.json") if "daily" in p.name]
+    assert '"attempt": 2' in state_file.read_text().replace('"attempt":2', '"attempt": 2')

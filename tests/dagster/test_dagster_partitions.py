@@ -122,7 +122,19 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
     )
     assert configured.success
     assert materializations(configured)["parts/daily_job"][0]["dpone/attempt"] == 3
-    assert len(_windows(ws)) == 3
+    # So does the op's run config (the launchpad, `dagster asset materialize --config-json`),
+    # without touching the resource's fields.
+    (op_name,) = {a.op.name for a in assets}
+    by_config = run(
+        assets,
+        ws,
+        partition_key="2026-01-05",
+        run_config={"ops": {op_name: {"config": {"resume_policy": "RESTART"}}}},
+    )
+    assert by_config.success
+    (md,) = materializations(by_config)["parts/daily_job"]
+    assert (md["dpone/attempt"], md["dpone/resume_policy"]) == (4, "restart")
+    assert len(_windows(ws)) == 4
 
 
 def test_step_retry_of_a_partition_resumes_its_own_attempt(ws: Workspace) -> None:
