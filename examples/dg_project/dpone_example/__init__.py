@@ -1,0 +1,1 @@
+"""The dpone example as a `dg` project (docs/dagster-components.md)."""
