@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from dpone_core import defaults
 from dpone_core.cli_flags import flag
+from dpone_core.cli_ops import (
+    add_ops_commands,
+    add_orchestrate_run_flags,
+    after_orchestrated_run,
+    run_ops_command,
+)
 
 if TYPE_CHECKING:
     from dpone_core.backends.selection import SelectedBackend
@@ -229,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_handoff_flags(orun)
     _add_format_flag(orun)
     _add_backend_flags(orun)
+    add_orchestrate_run_flags(orun)
 
     status = osub.add_parser("status", help="show the job state of a run id")
     status.add_argument(flag("run_id"), required=True, type=_non_empty("run id"))
@@ -245,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_format_flag(locks)
     _add_backend_flags(locks)
+    add_ops_commands(sub)
     return parser
 
 
@@ -343,6 +351,7 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
     if report.evidence_error is not None:
         # After the run: the exit code stays the run's; the message names the path.
         _error_line(report.evidence_error)
+    after_orchestrated_run(args, report)  # --registry / --lineage; never changes the exit code
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
@@ -420,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("orchestrate", "run"): _cmd_orchestrate_run,
         ("orchestrate", "status"): _cmd_status,
         ("orchestrate", "locks"): _cmd_locks,
+        ("ops", None): run_ops_command,
     }
     handler = handlers[(args.command, getattr(args, "orchestrate_command", None))]
     from dpone_core.errors import DponeUsageError, OrchestrationBackendError

@@ -33,6 +33,10 @@ ORCHESTRATE_RUN_FLAGS: dict[str, str] = {
     "schedule": "--schedule",
     "dag_id": "--dag-id",
     "format": "--format",
+    # After the run: register it (dpone_core.cli_ops) and export its OpenLineage events.
+    "registry": "--registry",
+    "lineage": "--lineage",
+    "lineage_spool": "--lineage-spool",
     # A switch: rendered bare when True. Scheduler handoffs never pass it (a deliberate
     # repeat is a one-off, not a schedule).
     "allow_duplicate_load": "--allow-duplicate-load",

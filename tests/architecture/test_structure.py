@@ -144,6 +144,9 @@ def test_rendered_argv_parses_back_to_the_same_values(choice: int) -> None:
         "schedule": "30 1 * * 1",
         "dag_id": "daily_shop",
         "format": "json",
+        "registry": "/reg",
+        "lineage": "off",
+        "lineage_spool": "/spool",
         "allow_duplicate_load": True,
     }
     assert set(values) == set(ORCHESTRATE_RUN_FLAGS)
