@@ -10,18 +10,30 @@ file is re-read and must still be the revision this store loaded. So two
 invocations that both read "no state" (or both read ``failed``) can never both
 admit an attempt, even when they use different concurrency keys.
 
+Changes are listed (:meth:`LocalJobStateStore.changed_since`) by modification
+time: see :mod:`dpone_core.backends.file_changes` for the cursor and why it
+never skips a state.
+
 The model and its transitions live in :mod:`dpone_core.job_state`;
 ``dpone_core.state`` is the documented import path of both.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from pathlib import Path
 
 import fasteners  # type: ignore[import-untyped]
 
-from dpone_core.backends.protocol import BackendSettings
+from dpone_core.backends.file_changes import (
+    CHANGE_MARGIN_SECONDS,
+    FileChangeCursor,
+    StateFileVersion,
+    scan_state_files,
+)
+from dpone_core.backends.protocol import BackendSettings, JobStateChanges, UnreadableJobState
 from dpone_core.durable import atomic_write_text
 from dpone_core.errors import CorruptJobState, JobStateConflict
 from dpone_core.job_state import JobState, Revision, check_successor, parse_job_state
@@ -46,8 +58,13 @@ def _mutex(path: Path) -> threading.Lock:
 class LocalJobStateStore:
     """Job states as files in one directory, shared by every process (and host) using it."""
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(
+        self, state_dir: str | Path, *, change_margin_seconds: float = CHANGE_MARGIN_SECONDS
+    ) -> None:
         self.state_dir = Path(state_dir)
+        #: How far before the newest change already listed :meth:`changed_since` looks
+        #: again (see :mod:`dpone_core.backends.file_changes`).
+        self.change_margin_seconds = change_margin_seconds
         #: The revision loaded or saved last, per run id: what the next save compares to.
         self._seen: dict[str, Revision] = {}
 
@@ -101,6 +118,67 @@ class LocalJobStateStore:
                 f"{expected.describe()}, found {current.describe()} ({path})"
             )
         check_successor(current, state, run_id=state.run_id)
+
+    def changed_since(self, cursor: str | None, limit: int) -> JobStateChanges:
+        """States whose file changed after ``cursor``, by (modification time, file name)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        position = FileChangeCursor.parse(cursor, self.state_dir, self.change_margin_seconds)
+        candidates, more = scan_state_files(self.state_dir, _STATE_SUFFIX, position, limit)
+        states: list[JobState] = []
+        unreadable: list[UnreadableJobState] = []
+        listed: list[StateFileVersion] = []
+        for candidate in candidates:
+            path = self.state_dir / candidate.name
+            try:
+                version, state = self._read_listed(path, candidate)
+            except FileNotFoundError:
+                continue  # removed since the scan: nothing to list
+            except CorruptJobState as exc:
+                unreadable.append(UnreadableJobState(location=exc.path, reason=exc.reason))
+                version = candidate
+            else:
+                states.append(state)
+            listed.append(version)
+        return JobStateChanges(
+            states=states,
+            unreadable=unreadable,
+            cursor=position.advanced(listed).dump(),
+            more=more,
+        )
+
+    def _read_listed(
+        self, path: Path, candidate: StateFileVersion
+    ) -> tuple[StateFileVersion, JobState]:
+        """The state in ``path`` and the version (inode, mtime) of exactly the bytes read."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise CorruptJobState(str(path), f"unreadable ({exc.strerror})") from exc
+        try:
+            with os.fdopen(fd, "rb") as file:
+                stat = os.fstat(file.fileno())
+                raw = file.read()
+        except OSError as exc:
+            raise CorruptJobState(str(path), f"unreadable ({exc.strerror})") from exc
+        version = StateFileVersion(candidate.name, stat.st_ino, stat.st_mtime_ns)
+        return version, self._parse_listed(path, raw)
+
+    def _parse_listed(self, path: Path, raw: bytes) -> JobState:
+        """Parse a listed file, whose run id is only known from its content."""
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise CorruptJobState(str(path), "not valid JSON") from None
+        run_id = document.get("run_id") if isinstance(document, dict) else None
+        if not isinstance(run_id, str) or not run_id:
+            raise CorruptJobState(str(path), "not a valid job state (run_id: missing)")
+        if self.path_for(run_id).name != path.name:
+            belongs = self.path_for(run_id)
+            raise CorruptJobState(str(path), f"holds run id {run_id!r}, whose state is {belongs}")
+        return parse_job_state(document, location=str(path), run_id=run_id)
 
     @staticmethod
     def _read(path: Path, run_id: str) -> JobState | None:

@@ -25,6 +25,13 @@ rewrites it: the orchestrator then blocks with ``job_state.corrupt``.
 
 :meth:`PostgresJobStateStore.restore` is the one unfenced write, for moving
 states between backends; it only ever creates a run id's row.
+
+:meth:`PostgresJobStateStore.changed_since` lists rows by ``change_seq``, which
+the database hands out in commit order (see
+:mod:`~dpone_core.backends.postgres_schema`, "Additions"): the cursor is the
+last number listed, and no write that commits later can take a smaller one.
+The cursor also carries the change sequence's object id, so a cursor of another
+database or of a schema dropped and created again is refused.
 """
 
 from __future__ import annotations
@@ -39,9 +46,9 @@ from psycopg.types.json import Jsonb
 from dpone_core.backends.postgres_connection import PgConnection, PostgresTarget
 from dpone_core.backends.postgres_errors import backend_error
 from dpone_core.backends.postgres_locks import SESSION_HOLDS_LOCK
-from dpone_core.backends.postgres_schema import ensure_schema, qualified
-from dpone_core.backends.protocol import BackendSettings
-from dpone_core.errors import CorruptJobState, JobStateConflict, LeaseLost
+from dpone_core.backends.postgres_schema import CHANGE_SEQUENCE, ensure_schema, qualified
+from dpone_core.backends.protocol import BackendSettings, JobStateChanges, UnreadableJobState
+from dpone_core.errors import CorruptJobState, DponeUsageError, JobStateConflict, LeaseLost
 from dpone_core.job_state import JobState, Revision, check_successor, parse_job_state
 from dpone_core.lifecycle import JobStatus
 
@@ -51,6 +58,17 @@ __all__ = ["PostgresJobStateStore"]
 _LIVE_LEASE_REQUIRED = frozenset({JobStatus.STARTED, JobStatus.RUNNING, JobStatus.COMMITTED})
 
 _T = TypeVar("_T")
+
+_CURSOR_PREFIX = "pg:1:"
+
+#: The transitions of row ``s``, as the JSON array a state document needs.
+_TRANSITIONS_JSON = (
+    " SELECT coalesce(json_agg(json_build_object("
+    "   'status', t.status, 'attempt', t.attempt, 'reason', t.reason,"
+    "   'at', to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+    "   ORDER BY t.seq), '[]'::json)"
+    " FROM {schema}.job_state_transitions t WHERE t.run_id = s.run_id"
+)
 
 
 class PostgresJobStateStore:
@@ -71,14 +89,18 @@ class PostgresJobStateStore:
         t = target
         self._load_sql = qualified(
             "SELECT s.document, s.status, s.transition_count, ("
-            " SELECT coalesce(json_agg(json_build_object("
-            "   'status', t.status, 'attempt', t.attempt, 'reason', t.reason,"
-            "   'at', to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
-            "   ORDER BY t.seq), '[]'::json)"
-            " FROM {schema}.job_state_transitions t WHERE t.run_id = s.run_id)"
-            " FROM {schema}.job_states s WHERE s.run_id = %s",
+            + _TRANSITIONS_JSON
+            + ") FROM {schema}.job_states s WHERE s.run_id = %s",
             t,
         )
+        self._changes_sql = qualified(
+            "SELECT s.run_id, s.change_seq, s.document, s.status, s.transition_count, ("
+            + _TRANSITIONS_JSON
+            + ") FROM {schema}.job_states s WHERE s.change_seq > %s"
+            " ORDER BY s.change_seq LIMIT %s",
+            t,
+        )
+        self._feed_identity_sql = qualified("SELECT to_regclass(%s)::oid::bigint", t)
         self._current_sql = qualified(
             "SELECT status, transition_count, lock_token FROM {schema}.job_states"
             " WHERE run_id = %s",
@@ -122,15 +144,36 @@ class PostgresJobStateStore:
             self._seen[run_id] = Revision(None, 0)
             return None
         document, status, count, transitions = row
-        state = self._parse(run_id, document, transitions)
-        if state.status != status or len(state.transitions) != count:
-            raise CorruptJobState(
-                self.location(run_id),
-                f"row says status {status!r} with {count} transitions, its document and "
-                f"transitions table say {state.status.value!r} with {len(state.transitions)}",
-            )
+        state = self._from_row(run_id, document, status, count, transitions)
         self._seen[run_id] = Revision(status, count)
         return state
+
+    def changed_since(self, cursor: str | None, limit: int) -> JobStateChanges:
+        """Rows written after ``cursor``, in commit order (``change_seq``)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+
+        def read(conn: PgConnection) -> tuple[int, int, list[tuple[Any, ...]]]:
+            identity = self._feed_identity(conn)
+            after = self._position(cursor, identity)
+            rows = conn.execute(self._changes_sql, (after, limit + 1)).fetchall()
+            return identity, after, rows
+
+        identity, after, rows = self._call(read)
+        states: list[JobState] = []
+        unreadable: list[UnreadableJobState] = []
+        for run_id, seq, document, status, count, transitions in rows[:limit]:
+            after = int(seq)
+            try:
+                states.append(self._from_row(run_id, document, status, count, transitions))
+            except CorruptJobState as exc:
+                unreadable.append(UnreadableJobState(location=exc.path, reason=exc.reason))
+        return JobStateChanges(
+            states=states,
+            unreadable=unreadable,
+            cursor=f"{_CURSOR_PREFIX}{identity}:{after}",
+            more=len(rows) > limit,
+        )
 
     def save(self, state: JobState) -> None:
         """Write ``state`` if its writer still holds the lease and nobody wrote in between.
@@ -224,6 +267,44 @@ class PostgresJobStateStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _from_row(
+        self, run_id: str, document: Any, status: str, count: int, transitions: Any
+    ) -> JobState:
+        """The state of one row; CorruptJobState unless row, document and transitions agree."""
+        state = self._parse(run_id, document, transitions)
+        if state.status != status or len(state.transitions) != count:
+            raise CorruptJobState(
+                self.location(run_id),
+                f"row says status {status!r} with {count} transitions, its document and "
+                f"transitions table say {state.status.value!r} with {len(state.transitions)}",
+            )
+        return state
+
+    def _feed_identity(self, conn: PgConnection) -> int:
+        """The change sequence's object id: which feed a cursor belongs to."""
+        name = f'"{self.target.schema}".{CHANGE_SEQUENCE}'
+        row = conn.execute(self._feed_identity_sql, (name,)).fetchone()
+        if row is None or row[0] is None:
+            raise AssertionError("ensure_schema creates the change sequence")
+        return int(row[0])
+
+    def _position(self, cursor: str | None, identity: int) -> int:
+        """The last change number a cursor listed (0: none)."""
+        if cursor is None:
+            return 0
+        owner, _, seq = cursor.removeprefix(_CURSOR_PREFIX).partition(":")
+        if not cursor.startswith(_CURSOR_PREFIX) or not owner.isdigit() or not seq.isdigit():
+            raise DponeUsageError(
+                f"change cursor {cursor[:40]!r} was not written by a PostgreSQL job-state store"
+            )
+        if int(owner) != identity:
+            raise DponeUsageError(
+                f"change cursor belongs to another job-state store than "
+                f"{self.target.describe_table('job_states')} (another database, or the schema "
+                "was created again)"
+            )
+        return int(seq)
 
     def _parse(self, run_id: str, document: Any, transitions: Any) -> JobState:
         if not isinstance(document, dict):

@@ -16,6 +16,9 @@ Errors each call may raise (all under :class:`dpone_core.errors.DponeError`):
   stored state is no longer the revision this store loaded (compare-and-set),
   and its subclass :class:`~dpone_core.errors.LeaseLost` when the writer no
   longer holds the key (fencing). Nothing is written in either case.
+- ``JobStateStore.changed_since``: :class:`~dpone_core.errors.DponeUsageError`
+  for a cursor that another store wrote (or that is not a cursor at all). An
+  unreadable state is never raised: it is listed in the page and skipped.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "BackendSettings",
     "HeldLock",
     "HeldLockMixin",
+    "JobStateChanges",
     "JobStateStore",
     "LockAcquisition",
     "LockHolder",
@@ -41,6 +45,7 @@ __all__ = [
     "LockState",
     "LockStatus",
     "OrchestrationBackend",
+    "UnreadableJobState",
 ]
 
 LOCK_SCHEMA_VERSION = 1
@@ -270,6 +275,19 @@ class JobStateStore(Protocol):
         """Where the state of ``run_id`` lives, for evidence and messages (no secrets)."""
         ...
 
+    def changed_since(self, cursor: str | None, limit: int) -> JobStateChanges:
+        """A page of at most ``limit`` states written after ``cursor`` (None: the beginning).
+
+        States come in a stable order, each as stored when read (a state written
+        several times between two calls appears once, at its newest). Pass the
+        page's ``cursor`` to the next call: no state whose write completes after
+        a page was read is ever skipped, whatever the writers' clocks or the
+        order in which concurrent writes complete; a state may (rarely) appear
+        twice at the same revision, so consumers dedupe by (run id,
+        ``updated_at``). Read-only, and remembers no revision for ``save``.
+        """
+        ...
+
     def handoff_settings(self) -> BackendSettings:
         """What a scheduler's ``dpone orchestrate run`` needs to use this same store."""
         ...
@@ -277,6 +295,32 @@ class JobStateStore(Protocol):
     def close(self) -> None:
         """Release connections; the store may be used again afterwards (it reconnects)."""
         ...
+
+
+@dataclass(frozen=True)
+class UnreadableJobState:
+    """A stored state :meth:`JobStateStore.changed_since` could not read: skipped, reported.
+
+    The same fault :meth:`JobStateStore.load` raises as ``CorruptJobState``;
+    nothing ever rewrites it.
+    """
+
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobStateChanges:
+    """One page of :meth:`JobStateStore.changed_since`."""
+
+    #: The states written after the cursor, in the store's stable order.
+    states: list[JobState]
+    #: Stored states that could not be read (corrupt, unreadable): skipped, not fatal.
+    unreadable: list[UnreadableJobState]
+    #: Where the next page starts; opaque, tied to this store (a foreign one is refused).
+    cursor: str
+    #: True when more changes were already there: ask again at once.
+    more: bool
 
 
 @dataclass(frozen=True)
