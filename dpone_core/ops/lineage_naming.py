@@ -27,6 +27,7 @@ minus any ``user:password@``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dpone_core.redact import redact
@@ -42,6 +43,7 @@ __all__ = [
 _SCHEMES = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql", "mssql": "mssql"}
 _DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "mssql": 1433, "oracle": 1521}
 _DEFAULT_SCHEMAS = {"postgres": "public", "mssql": "dbo"}
+_HOST_THEN_REST = re.compile(r"[^@/?#\s]*(?:[/?#]|\Z)")
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,13 @@ def connection_parts(url: str) -> ConnectionParts:
         parsed = make_url(url)
     except Exception:
         raise ValueError("expected a SQLAlchemy URL such as postgresql://host/db") from None
+    host = parsed.host or None
+    if host is not None and "@" in host:
+        # A password holding "@" leaves its tail in front of the host: no host has an "@".
+        host = host.rsplit("@", 1)[1] or None
     return ConnectionParts(
         backend=parsed.get_backend_name(),
-        host=parsed.host or None,
+        host=host,
         port=parsed.port,
         database=parsed.database or None,
     )
@@ -117,14 +123,17 @@ def dataset_for_table(parts: ConnectionParts, table: str) -> DatasetId:
 
 
 def clean_namespace(namespace: str) -> str:
-    """A namespace as given, without ``user[:password]@`` and masked by :func:`redact`."""
+    """A namespace as given, without ``user[:password]@`` and masked by :func:`redact`.
+
+    The credentials end at the last ``@`` that is followed by something shaped like
+    a host (no ``@``, ``/``, ``?``, ``#`` or space before the path, query or end), so
+    a password holding ``/``, ``#``, ``@`` or spaces is removed whole.
+    """
     text = namespace.strip()
     scheme, sep, rest = text.partition("://")
     if sep and "@" in rest:
-        cut = [rest.find(c) for c in "/?#" if c in rest]
-        end = min(cut) if cut else len(rest)
-        at = rest.rfind("@", 0, end)
-        if at < 0:  # an '@' only after the authority: a password holding '/' (ends at last '@')
-            at = rest.rfind("@")
-        rest = rest[at + 1 :]
+        for at in sorted((i for i, c in enumerate(rest) if c == "@"), reverse=True):
+            if _HOST_THEN_REST.match(rest, at + 1):
+                rest = rest[at + 1 :]
+                break
     return redact(f"{scheme}{sep}{rest}")
