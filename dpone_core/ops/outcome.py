@@ -45,7 +45,7 @@ SourceKind = Literal["orchestrated_run", "run_result"]
 
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 class _Try(_Loose):
