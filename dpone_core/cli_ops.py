@@ -281,7 +281,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _entry_for_export(args: argparse.Namespace) -> tuple[RegistryEntry, str]:
-    from dpone_core.ops.errors import OpsInputError
+    from dpone_core.ops.errors import CorruptRegistryEntry, OpsInputError
     from dpone_core.ops.registry import parse_entry
 
     if args.run_registry_entry is not None:
@@ -293,7 +293,12 @@ def _entry_for_export(args: argparse.Namespace) -> tuple[RegistryEntry, str]:
             raise OpsInputError(
                 "--run-registry-entry", path, f"cannot read it: {exc.strerror}"
             ) from None
-        return parse_entry(data, path), os.path.abspath(path)
+        try:
+            return parse_entry(data, path), os.path.abspath(path)
+        except CorruptRegistryEntry as exc:
+            raise OpsInputError(
+                "--run-registry-entry", path, f"expected a registry entry: {exc.reason}"
+            ) from None
     registry = _open(args)
     try:
         entry = registry.get(args.run_id, args.attempt)
