@@ -106,21 +106,25 @@ class DponeComponent(dg.Component, dg.Resolvable, dg.Model):
         return ComponentDponeTranslator(self.translation)
 
     def manifest_paths(self, context: dg.ComponentLoadContext) -> list[Path]:
-        """``manifests:`` as absolute paths (relative to the defs.yaml); each must exist."""
+        """``manifests:`` as absolute paths (relative to the component's directory).
+
+        Each must exist: a missing one is named with its index, as written and resolved.
+        """
+        base = component_dir(context)
         paths = []
         for index, entry in enumerate(self.manifests):
-            path = resolve_path(context.path, entry)
+            path = resolve_path(base, entry)
             if not path.exists():
                 raise dg.DagsterInvalidDefinitionError(
-                    f"dpone component at {context.path}: manifests[{index}] {entry!r} does not "
-                    f"exist ({path}); relative paths are relative to the defs.yaml's directory"
+                    f"dpone component {base}: manifests[{index}] {entry!r} does not exist "
+                    f"({path}); relative paths are relative to the directory of the defs.yaml"
                 )
             paths.append(path)
         return paths
 
     def build_resource(self, context: dg.ComponentLoadContext) -> DponeResource:
         settings = self.resource or DponeResourceSettings()
-        return settings.to_resource(context.path, context.project_root)
+        return settings.to_resource(component_dir(context), context.project_root)
 
     def build_assets(self, context: dg.ComponentLoadContext) -> list[dg.AssetsDefinition]:
         op = self.op or DponeOpSettings()
@@ -142,6 +146,12 @@ class DponeComponent(dg.Component, dg.Resolvable, dg.Model):
             assets=self.build_assets(context),
             resources={self.resource_key: self.build_resource(context)},
         )
+
+
+def component_dir(context: dg.ComponentLoadContext) -> Path:
+    """The directory of the ``defs.yaml`` (or ``component.py``): the base of relative paths."""
+    path = Path(context.path)
+    return path if path.is_dir() else path.parent
 
 
 def _check_pool(pool: str, paths: list[Path]) -> None:

@@ -3,7 +3,7 @@
 With ``--manifest PATH`` (repeatable through ``--json-params '{"manifests": [...]}'``)
 the ``defs.yaml`` points at existing manifests (paths given relative to where
 ``dg`` runs are rewritten relative to the new directory). Without, a starter
-manifest ``manifest.yml`` with one command process is written next to it, so
+manifest ``<directory name>.yml`` with one command process is written next to it, so
 ``dg check defs`` and ``dg dev`` work at once. Every other field is written
 commented out, with its default (docs/dagster-components.md).
 """
@@ -24,8 +24,6 @@ from dpone_dagster.components.settings import (
 )
 
 __all__ = ["DponeComponentScaffolder", "DponeScaffoldParams"]
-
-STARTER_MANIFEST = "manifest.yml"
 
 _STARTER = """\
 # A dpone manifest (docs/manifests.md). Every process becomes a Dagster asset.
@@ -84,6 +82,11 @@ class DponeScaffoldParams(BaseModel):
     )
 
 
+def starter_manifest_name(target: Path) -> str:
+    """``<directory>.yml``: the manifest's name is the assets' group (and a command's key)."""
+    return f"{target.name}.yml"
+
+
 def _relative_to(target: Path, entry: str) -> str:
     path = Path(entry).expanduser()
     absolute = path if path.is_absolute() else Path.cwd() / path
@@ -120,20 +123,23 @@ class DponeComponentScaffolder(dg.Scaffolder[DponeScaffoldParams]):
 
     def scaffold(self, request: dg.ScaffoldRequest[DponeScaffoldParams]) -> None:
         params = request.params
+        # With --append, target_path is the existing defs.yaml, not its directory.
+        directory = request.target_path.parent if request.append else request.target_path
         given = [*([params.manifest] if params.manifest else []), *(params.manifests or [])]
         if given:
-            manifests = [_relative_to(request.target_path, entry) for entry in given]
+            manifests = [_relative_to(directory, entry) for entry in given]
         else:
-            (request.target_path / STARTER_MANIFEST).write_text(_STARTER, encoding="utf-8")
-            manifests = [STARTER_MANIFEST]
+            starter = starter_manifest_name(directory)
+            (directory / starter).write_text(_STARTER, encoding="utf-8")
+            manifests = [starter]
         if request.scaffold_format == "python":
-            (request.target_path / "component.py").write_text(
+            (directory / "component.py").write_text(
                 component_py_text(request.type_name, manifests), encoding="utf-8"
             )
-        elif request.append:  # another document in an existing defs.yaml
+        elif request.append:  # another document in the existing defs.yaml
             with request.target_path.open("a", encoding="utf-8") as out:
                 out.write("---\n" + defs_yaml_text(request.type_name, manifests))
         else:
-            (request.target_path / "defs.yaml").write_text(
+            (directory / "defs.yaml").write_text(
                 defs_yaml_text(request.type_name, manifests), encoding="utf-8"
             )

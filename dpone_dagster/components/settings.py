@@ -57,9 +57,9 @@ def doc(description: str) -> dg.Resolver:
 
 
 def resolve_path(base: Path, value: str) -> Path:
-    """``value`` as an absolute path: relative ones are relative to ``base``."""
+    """``value`` as an absolute, normalised path: relative ones are relative to ``base``."""
     path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else (base / path).resolve()
+    return (path if path.is_absolute() else base / path).resolve()
 
 
 def _check_placeholders(value: str | None) -> str | None:
