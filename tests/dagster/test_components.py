@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import jsonschema
 import pytest
+import yaml
 from components_support import (
+    TYPE,
     code_reference_paths,
     copy_example,
     loaded_project,
@@ -237,23 +240,35 @@ def test_the_component_covers_every_resource_field() -> None:
         assert getattr(DponeResourceSettings(), name) == getattr(defaults, name), name
 
 
-def test_the_scaffolded_template_names_every_field() -> None:
-    text = defs_yaml_text("x.Y", ["m.yml"])
-    written = set(re.findall(r"^\s*#?\s*(\w+):", text, flags=re.MULTILINE))
-    for model in (
-        DponeComponent,
-        DponeTranslationSettings,
-        DponeOpSettings,
-        DponeResourceSettings,
+def _uncommented(text: str) -> dict[str, Any]:
+    """The scaffolded defs.yaml with every commented-out field switched on."""
+    lines = []
+    for line in text.splitlines():
+        match = re.match(r"^(\s*)# ( *\w+:.*)$", line)
+        lines.append(match.group(1) + match.group(2) if match else line)
+    doc: dict[str, Any] = yaml.safe_load("\n".join(lines))
+    return doc
+
+
+def test_the_scaffolded_template_names_every_field_with_its_default(tmp_path: Path) -> None:
+    (tmp_path / "m.yml").write_text(
+        "version: 1\nprocesses:\n  hello:\n    kind: command\n    command: [echo, hi]\n"
+    )
+    doc = _uncommented(defs_yaml_text(TYPE, ["m.yml"]))
+    attributes = doc["attributes"]
+    assert set(attributes) == set(DponeComponent.model_fields)
+    for name, model in (
+        ("translation", DponeTranslationSettings),
+        ("op", DponeOpSettings),
+        ("resource", DponeResourceSettings),
     ):
-        missing = set(model.model_fields) - written
-        assert not missing, f"{model.__name__}: {missing}"
-    assert set(DponeRetryPolicySettings.model_fields) <= {
-        "max_retries",
-        "delay",
-        "backoff",
-        "jitter",
-    }
+        assert set(attributes[name]) == set(model.model_fields), name
+    schema = DponeComponent.get_model_cls().model_json_schema()
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(attributes)) == []
+    # Switching every default on changes nothing.
+    on, off = _build(attributes), _build({"manifests": ["m.yml"]})
+    assert (on.resources or {})["dpone"] is (off.resources or {})["dpone"]
+    assert specs_by_key(list(on.assets or [])) == specs_by_key(list(off.assets or []))
 
 
 def test_settings_refuse_what_dagster_or_dpone_would_refuse_later() -> None:
