@@ -59,12 +59,15 @@ def _register(
     return registration.entry, registration.location
 
 
-def _export(entry: Any, location: str | None, spool_dir: str, lines: list[str]) -> None:
+def _lineage_wanted(lineage: str) -> bool:
     from dpone_core.ops.lineage_emit import lineage_configured
+
+    return lineage != "off" and lineage_configured(os.environ, cwd=Path.cwd(), home=Path.home())
+
+
+def _export(entry: Any, location: str | None, spool_dir: str, lines: list[str]) -> None:
     from dpone_core.ops.lineage_export import ExportRequest, export_lineage
 
-    if not lineage_configured(os.environ, cwd=Path.cwd(), home=Path.home()):
-        return
     export = export_lineage(
         ExportRequest(entry=entry, entry_location=location), spool_dir=spool_dir, emit=True
     )
@@ -88,6 +91,8 @@ def register_and_export(
 ) -> list[str]:
     """Register and/or export the run ``report`` describes; the lines to print on stderr."""
     lines: list[str] = []
+    if registry is None and not _lineage_wanted(lineage):
+        return lines  # the default path: nothing configured, nothing read or built
     data = report.to_dict()
     if data.get("run_result") is None:
         if registry is not None:
@@ -99,7 +104,7 @@ def register_and_export(
         return lines
     try:
         entry, location = _register(report_path, registry, schema, lines)
-        if entry is not None and lineage != "off":
+        if entry is not None and _lineage_wanted(lineage):
             _export(entry, location, spool_dir, lines)
     except DponeError as exc:
         lines.append(f"run registry/lineage: {exc}")
