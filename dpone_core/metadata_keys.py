@@ -24,6 +24,9 @@ INSERTED_ROWS: Final = "dpone/inserted_rows"
 UPDATED_ROWS: Final = "dpone/updated_rows"
 FINAL_ROWS: Final = "dpone/final_rows"
 ROW_COUNT: Final = "dagster/row_count"
+PARTITION_ROW_COUNT: Final = "dagster/partition_row_count"
+TABLE_NAME: Final = "dagster/table_name"
+COLUMN_SCHEMA: Final = "dagster/column_schema"
 DURATION_SECONDS: Final = "dpone/duration_seconds"
 TRIES: Final = "dpone/tries"
 ERRORS: Final = "dpone/errors"
@@ -78,7 +81,11 @@ METADATA_KEYS: dict[str, str] = {
     ATTEMPT_REPORT_JSON: "the same path as dpone/invocation_report_json (older name, kept)",
     JOB_STATE_FILE: "path of <run id>.job_state.json",
     OUTPUT_DIR: "the evidence directory",
-    ROW_COUNT: "rows in the target after the load (= dpone/final_rows)",
+    ROW_COUNT: "rows in the target after the load (= dpone/final_rows; unpartitioned assets)",
+    PARTITION_ROW_COUNT: "rows of this partition's window the load read (partitioned assets)",
+    TABLE_NAME: "the target as database.schema.table (transfers)",
+    COLUMN_SCHEMA: "the target table's columns as the database has them after the load "
+    "(transfers)",
     FAILURES: "failures only: asset key, status, run id and blockers of each process "
     "that did not commit",
 }

@@ -126,9 +126,7 @@ def checks_without_assets(
         if check_key.name != CHECK_NAME or check_key.asset_key in materialized:
             continue
         ref = ProcessRef.from_spec(assets_def.specs_by_key[check_key.asset_key], siblings)
-        run_id = latest_materialized_run_id(
-            context.instance, ref.asset_key, partition if ref.partitioned else None
-        )
+        run_id = latest_materialized_run_id(context.instance, ref.asset_key, partition)
         if run_id is None:
             yield nothing_to_check(ref, partition)
             continue
@@ -137,7 +135,7 @@ def checks_without_assets(
 
 def nothing_to_check(ref: ProcessRef, partition: str | None) -> dg.AssetCheckResult:
     """The check of an asset (partition) that has no dpone materialization yet."""
-    where = f" in partition {partition}" if partition and ref.partitioned else ""
+    where = f" in partition {partition}" if partition else ""
     return dg.AssetCheckResult(
         asset_key=ref.asset_key,
         check_name=CHECK_NAME,

@@ -32,12 +32,38 @@ __all__ = ["MAX_PROCESSES_PER_OP", "build_dpone_assets"]
 MAX_PROCESSES_PER_OP = 200
 
 
-def _group_key(process: DponeProcess) -> tuple[str, str]:
-    parts = process.spec.partitions
+def _group_key(process: DponeProcess, translator: DagsterDponeTranslator) -> tuple[str, str]:
+    """Processes that may share an op: the same partitions and the same pool."""
+    parts = translator.get_partitions_def(process)
     return (
-        parts.model_dump_json() if parts is not None else "",
+        _partitions_label(parts) if parts is not None else "",
         process.spec.concurrency_key or "",
     )
+
+
+def _partitions_label(parts: dg.PartitionsDefinition[Any]) -> str:
+    if isinstance(parts, dg.TimeWindowPartitionsDefinition):
+        return f"{parts.cron_schedule}|{parts.start.isoformat()}|{parts.fmt}|{parts.timezone}"
+    return repr(parts)
+
+
+def _check_unique_asset_keys(
+    processes: Sequence[DponeProcess], translator: DagsterDponeTranslator
+) -> None:
+    """Two processes with one asset key: a named error instead of Dagster's generic one."""
+    seen: dict[dg.AssetKey, DponeProcess] = {}
+    for process in processes:
+        key = translator.get_asset_key(process)
+        other = seen.get(key)
+        if other is not None:
+            raise dg.DagsterInvalidDefinitionError(
+                f"processes {other.selector!r} of {other.manifest_path} and "
+                f"{process.selector!r} of {process.manifest_path} would both be the asset "
+                f"{key.to_user_string()!r} (two transfers into one table, or a table named "
+                "like a command). Give one another target, or subclass "
+                "DagsterDponeTranslator and override get_asset_key."
+            )
+        seen[key] = process
 
 
 def _check_unique_run_ids(
@@ -89,13 +115,14 @@ def build_dpone_assets(
     loaded = load_all(expand_manifest_paths(manifests))
     everything = [process for manifest in loaded for process in processes_of(manifest)]
     _check_unique_run_ids(everything, translator)
+    _check_unique_asset_keys(everything, translator)
 
     assets: list[dg.AssetsDefinition] = []
     used_names: set[str] = set()
     for manifest in loaded:
         groups: dict[tuple[str, str], list[DponeProcess]] = {}
         for process in processes_of(manifest):
-            groups.setdefault(_group_key(process), []).append(process)
+            groups.setdefault(_group_key(process, translator), []).append(process)
         for (partitions, pool), processes in groups.items():
             base = _op_name(manifest.path.stem, partitions, pool, len(groups))
             by_key = {p.selector: p for p in processes}
@@ -132,7 +159,8 @@ def _op_name(stem: str, partitions: str, pool: str, groups: int) -> str:
         return op_name_for(f"dpone_{stem}")
     granularity = ""
     if partitions:
-        granularity = "hourly" if '"hourly"' in partitions else "daily"
+        hourly = partitions.split("|", 1)[0].split()[1:2] == ["*"]
+        granularity = "hourly" if hourly else "daily"
     suffix = "_".join(part for part in (pool, granularity) if part) or "default"
     return op_name_for(f"dpone_{stem}__{suffix}")
 

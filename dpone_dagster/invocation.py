@@ -33,6 +33,7 @@ from dpone_core import blockers
 from dpone_core.blockers import leaves_data_as_it_was
 from dpone_core.errors import DponeUsageError
 from dpone_core.executor import RunManifestService
+from dpone_core.executor.transfer import target_table
 from dpone_core.handoff import SchedulerHandoffBuilder
 from dpone_core.lifecycle import JobStatus
 from dpone_core.redact import redact
@@ -139,11 +140,12 @@ class DponeInvocation:
         self.backend = backend
         #: The selected processes, in run (topological) order.
         self.refs = selected_refs(context)
-        partitioned = any(ref.partitioned for ref in self.refs)
-        self._window = PartitionWindow.from_context(context) if partitioned else None
+        # Dagster partitions per op: every process of a partitioned op runs the window.
+        self._window = PartitionWindow.from_context(context)
 
     def window_of(self, ref: ProcessRef) -> PartitionWindow | None:
-        return self._window if ref.partitioned else None
+        del ref  # the op's partition is every selected process's
+        return self._window
 
     def ref_for(self, asset_key: dg.AssetKey | None) -> ProcessRef:
         """The selected process behind ``asset_key`` (default: the only one)."""
@@ -264,9 +266,11 @@ class DponeInvocation:
             return
         report = outcome.report
         window = self.window_of(ref)
-        metadata = report_metadata(report, window=window, reused=outcome.reused)
+        fresh = report.passed and not outcome.reused
+        table = target_table(ref.manifest_path, ref.selector) if fresh and ref.is_transfer else None
+        metadata = report_metadata(report, window=window, reused=outcome.reused, table=table)
         self.context.log.info(redact(_summary(ref, outcome)))
-        if report.passed and not outcome.reused:
+        if fresh:
             yield dg.MaterializeResult(asset_key=ref.asset_key, metadata=metadata)
         elif report.passed or leaves_data_as_it_was(report.blocker_details):
             # Nothing happened to the data (reused in a re-execution, already committed,

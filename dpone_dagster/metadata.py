@@ -32,12 +32,14 @@ from typing import Any, Final
 
 import dagster as dg
 
+from dpone_core.executor.transfer.target_table import TargetTable, declared_table_name
 from dpone_core.manifest import PartitionsSpec, TransferProcess
 from dpone_core.metadata_keys import (
     ATTEMPT,
     ATTEMPT_REPORT_JSON,
     BLOCKER_DETAILS,
     BLOCKERS,
+    COLUMN_SCHEMA,
     DECISION,
     DURATION_SECONDS,
     ERRORS,
@@ -53,6 +55,7 @@ from dpone_core.metadata_keys import (
     METADATA_KEYS,
     OUTPUT_DIR,
     PARTITION_KEY,
+    PARTITION_ROW_COUNT,
     REPORT,
     REPORT_JSON,
     REPORT_MD,
@@ -61,6 +64,7 @@ from dpone_core.metadata_keys import (
     ROW_COUNT,
     RUN_ID,
     STATUS,
+    TABLE_NAME,
     TRANSITIONS,
     TRIES,
     UPDATED_ROWS,
@@ -103,9 +107,9 @@ RUN_ID_PREFIX: Final = "dpone/run_id_prefix"
 STRATEGY: Final = "dpone/strategy"
 SOURCE: Final = "dpone/source"
 TARGET: Final = "dpone/target"
-TABLE_NAME: Final = "dagster/table_name"
 CONCURRENCY_KEY: Final = "dpone/concurrency_key"
 PARTITIONS: Final = "dpone/partitions"
+CODE_REFERENCES: Final = "dagster/code_references"
 
 #: Every key of an asset's definition metadata, with its meaning.
 DEFINITION_METADATA_KEYS: dict[str, str] = {
@@ -117,9 +121,10 @@ DEFINITION_METADATA_KEYS: dict[str, str] = {
     STRATEGY: "the transfer's strategy (transfers)",
     SOURCE: "the source: connection.table, or connection (query) (transfers)",
     TARGET: "the target: connection.table (transfers)",
-    TABLE_NAME: "the target table (transfers)",
+    TABLE_NAME: "the target as database.schema.table, from the manifest (transfers)",
     CONCURRENCY_KEY: "the process's concurrency key, its op's pool (when set)",
     PARTITIONS: "the partitions, e.g. daily from 2026-11-01 (partitioned; read at run time)",
+    CODE_REFERENCES: "the manifest file and the line of the process (the UI links to it)",
 }
 
 # -- asset check metadata --------------------------------------------------------------
@@ -189,39 +194,50 @@ def report_metadata(
     *,
     window: PartitionWindow | None = None,
     reused: bool = False,
+    table: TargetTable | None = None,
 ) -> dict[str, dg.MetadataValue[Any]]:
-    """The ``dpone/`` metadata of one orchestrated run (see :data:`METADATA_KEYS`)."""
+    """The ``dpone/`` metadata of one orchestrated run (see :data:`METADATA_KEYS`).
+
+    Ordered for reading: what happened (status, run id, rows, decision) first, the
+    long history (transitions, the Markdown report) last. ``table`` adds the target's
+    full name and real columns (a committed transfer).
+    """
     md: dict[str, dg.MetadataValue[Any]] = {
         STATUS: _text(report.status),
         RUN_ID: _text(report.run_id),
     }
-    state = report.job_state
-    if state is not None:
-        md[ATTEMPT] = dg.MetadataValue.int(int(state.get("attempt", 0)))
-        md[TRANSITIONS] = _json(state.get("transitions") or [])
-    md[BLOCKERS] = _json(list(report.blockers))
-    md[BLOCKER_DETAILS] = _json([d.model_dump(mode="json") for d in report.blocker_details])
-    md[LOCK_KEY] = _text(report.lock_key)
-    md[RESUME_POLICY] = _text(report.resume_policy)
-    md[DECISION] = _text(report.decision)
+    result: Mapping[str, Any] = (report.run_result or {}).get("result") or {}
     if report.run_result is not None:  # None when the process did not run (refused)
-        md.update(_run_result_metadata(report.run_result))
-    md[DURATION_SECONDS] = dg.MetadataValue.float(float(report.duration_seconds))
+        md.update(_rows_metadata(result, partitioned=window is not None))
+    md[DECISION] = _text(report.decision)
+    md[BLOCKERS] = _json(list(report.blockers))
+    if table is not None:
+        md.update(_table_metadata(table))
     if window is not None:
         md[PARTITION_KEY] = _text(window.key)
         md[WINDOW_START] = _text(window.start)
         md[WINDOW_END] = _text(window.end)
+    state = report.job_state
+    if state is not None:
+        md[ATTEMPT] = dg.MetadataValue.int(int(state.get("attempt", 0)))
+    md[LOCK_KEY] = _text(report.lock_key)
+    md[RESUME_POLICY] = _text(report.resume_policy)
+    md[DURATION_SECONDS] = dg.MetadataValue.float(round(float(report.duration_seconds), 3))
     md[REUSED] = dg.MetadataValue.bool(reused)
-    md[REPORT] = dg.MetadataValue.md(redact(report.to_markdown()))
+    if report.run_result is not None:
+        md.update(_run_result_metadata(report.run_result))
+    md[BLOCKER_DETAILS] = _json([d.model_dump(mode="json") for d in report.blocker_details])
     md.update(_evidence_metadata(report.evidence))
     md[JOB_STATE_FILE] = _path(report.job_state_path)
     md[OUTPUT_DIR] = _path(report.output_dir)
+    if state is not None:
+        md[TRANSITIONS] = _json(state.get("transitions") or [])
+    md[REPORT] = dg.MetadataValue.md(redact(report.to_markdown()))
     return md
 
 
-def _run_result_metadata(run_result: Mapping[str, Any]) -> dict[str, dg.MetadataValue[Any]]:
-    """Rows, tries, errors, load id, watermarks and exit code of the run that ran."""
-    result: Mapping[str, Any] = run_result.get("result") or {}
+def _rows_metadata(result: Mapping[str, Any], *, partitioned: bool) -> dict[str, Any]:
+    """Rows read and written; the table's total, or, for a partition, the window's rows."""
     md: dict[str, dg.MetadataValue[Any]] = {
         EXTRACTED_ROWS: dg.MetadataValue.int(int(result.get("extracted_rows") or 0)),
         INSERTED_ROWS: dg.MetadataValue.int(int(result.get("inserted_rows") or 0)),
@@ -230,8 +246,41 @@ def _run_result_metadata(run_result: Mapping[str, Any]) -> dict[str, dg.Metadata
     final_rows = result.get("final_rows")
     if final_rows is not None:
         md[FINAL_ROWS] = dg.MetadataValue.int(int(final_rows))
-        md[ROW_COUNT] = dg.MetadataValue.int(int(final_rows))
-    md[TRIES] = dg.MetadataValue.int(len(run_result.get("attempts") or []))
+        if partitioned:
+            # Dagster reads dagster/row_count of a partition as that partition's rows: the
+            # whole table's count would be wrong there.
+            md[PARTITION_ROW_COUNT] = dg.MetadataValue.int(int(result.get("extracted_rows") or 0))
+        else:
+            md[ROW_COUNT] = dg.MetadataValue.int(int(final_rows))
+    return md
+
+
+def _table_metadata(table: TargetTable) -> dict[str, dg.MetadataValue[Any]]:
+    md: dict[str, dg.MetadataValue[Any]] = {}
+    if table.qualified_name:
+        md[TABLE_NAME] = _text(table.qualified_name)
+    if table.columns:
+        md[COLUMN_SCHEMA] = dg.MetadataValue.table_schema(
+            dg.TableSchema(
+                columns=[
+                    dg.TableColumn(
+                        name=c.name,
+                        type=c.type or "unknown",
+                        constraints=dg.TableColumnConstraints(nullable=c.nullable),
+                    )
+                    for c in table.columns
+                ]
+            )
+        )
+    return md
+
+
+def _run_result_metadata(run_result: Mapping[str, Any]) -> dict[str, dg.MetadataValue[Any]]:
+    """Tries, errors, load id, watermarks and exit code of the run that ran."""
+    result: Mapping[str, Any] = run_result.get("result") or {}
+    md: dict[str, dg.MetadataValue[Any]] = {
+        TRIES: dg.MetadataValue.int(len(run_result.get("attempts") or [])),
+    }
     if result.get("errors"):
         md[ERRORS] = _json(list(result["errors"]))
     if result.get("load_id"):
@@ -299,11 +348,20 @@ def definition_metadata(process: DponeProcess) -> dict[str, Any]:
             else f"{spec.source.connection} (query)"
         )
         metadata[TARGET] = f"{spec.target.connection}.{spec.target.table}"
-        metadata[TABLE_NAME] = spec.target.table
+        metadata[TABLE_NAME] = declared_table_name(process.manifest, spec)
     if spec.concurrency_key:
         metadata[CONCURRENCY_KEY] = spec.concurrency_key
     if spec.partitions is not None:
         metadata[PARTITIONS] = _partitions_text(spec.partitions)
+    metadata[CODE_REFERENCES] = dg.CodeReferencesMetadataValue(
+        code_references=[
+            dg.LocalFileCodeReference(
+                file_path=str(process.manifest_path),
+                line_number=process.line or 1,
+                label=f"process {process.selector!r} in {process.manifest_path.name}",
+            )
+        ]
+    )
     return metadata
 
 

@@ -16,9 +16,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
-from dpone_core.manifest import PartitionsSpec
 from dpone_dagster.checks import check_spec
-from dpone_dagster.partitions import partitions_definition
 from dpone_dagster.process import DponeProcess
 from dpone_dagster.specs import build_dpone_specs
 from dpone_dagster.translator import DagsterDponeTranslator
@@ -77,11 +75,11 @@ def dpone_multi_asset(
     """
     if not processes:
         raise dg.DagsterInvalidDefinitionError("@dpone_assets selected no process")
-    parts: PartitionsSpec | None = _shared(processes, "partitions", lambda p: p.spec.partitions)
+    translator = translator or DagsterDponeTranslator()
+    partitions_def = _shared(processes, "partitions", translator.get_partitions_def)
     concurrency_key = _shared(processes, "concurrency_key", lambda p: p.spec.concurrency_key)
     if specs is None:
         specs = build_dpone_specs(processes, translator)
-    partitions_def = partitions_definition(parts) if parts is not None else None
     if partitions_def is not None and backfill_policy is None:
         backfill_policy = dg.BackfillPolicy.multi_run(1)
     return dg.multi_asset(

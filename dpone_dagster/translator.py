@@ -24,6 +24,7 @@ import dagster as dg
 
 from dpone_core.manifest import CommandProcess, TransferProcess
 from dpone_dagster.metadata import definition_metadata
+from dpone_dagster.partitions import partitions_definition
 from dpone_dagster.process import DponeProcess
 
 __all__ = ["DagsterDponeTranslator"]
@@ -69,6 +70,7 @@ class DagsterDponeTranslator:
             kinds=self.get_kinds(process),
             metadata=self.get_metadata(process),
             code_version=self.get_code_version(process),
+            automation_condition=self.get_automation_condition(process),
         )
 
     # -- the pieces ----------------------------------------------------------------
@@ -81,6 +83,11 @@ class DagsterDponeTranslator:
         return dg.AssetKey([connection, *table.split(".")])
 
     def get_asset_key(self, process: DponeProcess) -> dg.AssetKey:
+        """A transfer is its target table; a command ``command/<manifest>/<process>``.
+
+        Commands get a namespace of their own, so a command never reads as (or
+        collides with) a table of a connection named like its manifest.
+        """
         spec = process.spec
         if isinstance(spec, TransferProcess):
             return self.get_table_asset_key(spec.target.connection, spec.target.table)
@@ -140,6 +147,25 @@ class DagsterDponeTranslator:
         concurrency key and partitions when set.
         """
         return definition_metadata(process)
+
+    def get_automation_condition(
+        self, process: DponeProcess
+    ) -> dg.AutomationCondition[Any] | None:
+        """Declarative automation for the asset (none by default: schedules or sensors run it).
+
+        For example ``dg.AutomationCondition.on_cron("0 2 * * *")`` for every asset, or
+        ``eager()`` for processes that follow their upstream tables.
+        """
+        return None
+
+    def get_partitions_def(self, process: DponeProcess) -> dg.PartitionsDefinition[Any] | None:
+        """The asset's partitions: the manifest's ``partitions:`` block by default.
+
+        Dagster sets partitions per op, so processes built into one op must agree;
+        ``build_dpone_assets`` groups processes by what this returns.
+        """
+        spec = process.spec.partitions
+        return partitions_definition(spec) if spec is not None else None
 
     def get_run_id_prefix(self, process: DponeProcess) -> str:
         """The start of every run id of this process: ``<prefix>_<partition key>``.

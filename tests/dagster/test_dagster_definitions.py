@@ -92,7 +92,7 @@ def test_default_specs(ws: Workspace) -> None:
         "null_cursor": "error",  # the effective default (docs/manifests.md)
     }
     assert md["dpone/manifest_sha256"] and str(md["dpone/manifest"]).endswith("shop.yml")
-    assert md["dagster/table_name"] == "landing_orders"
+    assert md["dagster/table_name"] == "wh.public.landing_orders"  # database.schema.table
 
     notify = specs["shop/notify"]
     assert notify.kinds == {"dpone", "command"} and not list(notify.deps)

@@ -32,6 +32,7 @@ from dpone_dagster.metadata import (
     run_id_of,
     runtime_metadata,
 )
+from dpone_core.executor.transfer import TargetColumnInfo, TargetTable
 from dpone_dagster.partitions import PartitionWindow
 from dpone_dagster.process import DponeProcess, processes_of
 from tests.support.workspace import Workspace
@@ -111,7 +112,9 @@ def _transfer(ws: Workspace) -> DponeProcess:
 
 def test_every_materialization_key_is_in_the_table_and_every_table_key_is_produced() -> None:
     window = PartitionWindow(key="2026-01-01", start="a", end="b")
-    produced = set(report_metadata(_report(), window=window, reused=True))
+    table = TargetTable("wh.main.orders", [TargetColumnInfo("id", "INTEGER", nullable=False)])
+    produced = set(report_metadata(_report(), window=window, reused=True, table=table))
+    produced |= set(report_metadata(_report()))  # unpartitioned: dagster/row_count
     produced |= set(failures_metadata(None, []))
     assert produced == set(METADATA_KEYS)
 

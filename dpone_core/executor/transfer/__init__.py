@@ -21,6 +21,7 @@ each:
 ``typemap``               type families and the type tables of new targets
 ``ledger``                ``_dpone_loads``, load ids, watermarks
 ``ledger_status``         what the ledger says about one load (for checks)
+``target_table``          the target's full name and real columns (for catalogs)
 ``staging``               staging tables
 ``scratch``               SQLite scratch files that hold staging tables
 ``extract``               the source query, its snapshot, the row stream
@@ -40,5 +41,21 @@ decision of how rows reach staging is ``fill.choose_fill_path``.
 from dpone_core.executor.transfer.engine import run_transfer
 from dpone_core.executor.transfer.ledger import LEDGER_TABLE, load_id_for
 from dpone_core.executor.transfer.ledger_status import LedgerLookup, ledger_status
+from dpone_core.executor.transfer.target_table import (
+    TargetColumnInfo,
+    TargetTable,
+    declared_table_name,
+    target_table,
+)
 
-__all__ = ["LEDGER_TABLE", "LedgerLookup", "ledger_status", "load_id_for", "run_transfer"]
+__all__ = [
+    "LEDGER_TABLE",
+    "LedgerLookup",
+    "TargetColumnInfo",
+    "TargetTable",
+    "declared_table_name",
+    "ledger_status",
+    "load_id_for",
+    "run_transfer",
+    "target_table",
+]

@@ -247,6 +247,10 @@ class Dialect(ABC):
     def table_exists(self, db: Endpoint, name: TableName) -> bool: ...
 
     @abstractmethod
+    def qualified_name(self, db: Endpoint, name: TableName) -> str:
+        """``database.schema.table`` as catalogs (and Dagster's ``dagster/table_name``) name it."""
+
+    @abstractmethod
     def check_target_schema(
         self, db: Endpoint, name: TableName, *, file: str, field_name: str
     ) -> None:

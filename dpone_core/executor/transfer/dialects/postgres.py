@@ -231,6 +231,10 @@ class PostgresDialect(Dialect):
 
     # -- catalog --------------------------------------------------------------------------
 
+    def qualified_name(self, db: Endpoint, name: TableName) -> str:
+        schema = name.schema or str(db.scalar("select current_schema()"))
+        return f"{db.url.database}.{schema}.{name.name}"
+
     def table_exists(self, db: Endpoint, name: TableName) -> bool:
         return postgres_catalog.table_exists(db, name)
 

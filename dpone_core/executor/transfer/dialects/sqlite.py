@@ -232,6 +232,11 @@ class SqliteDialect(Dialect):
 
     # -- catalog --------------------------------------------------------------------------
 
+    def qualified_name(self, db: Endpoint, name: TableName) -> str:
+        # A SQLite file is its own database: its file name, then the schema (main).
+        database = Path(db.sqlite_path).stem if db.is_file and db.sqlite_path else "memory"
+        return f"{database}.{name.schema or 'main'}.{name.name}"
+
     def table_exists(self, db: Endpoint, name: TableName) -> bool:
         return sqlite_catalog.table_exists(db, name)
 
