@@ -325,3 +325,54 @@ def test_declared_deps_give_lineage_to_queries_and_commands(ws: Workspace) -> No
         summary,
         dg.AssetKey(["warehouse", "mart", "daily"]),
     }
+
+
+def test_code_references_point_at_the_process_line(ws: Workspace) -> None:
+    shop, _ = _two_manifests(ws)
+    (assets,) = build_dpone_assets([shop])
+    lines = shop.read_text().splitlines()
+    for spec in assets.specs:
+        refs = spec.metadata["dagster/code_references"].code_references
+        (ref,) = refs
+        assert ref.file_path == str(shop.resolve())
+        selector = spec.metadata["dpone/selector"]
+        assert lines[ref.line_number - 1].strip() == f"{selector}:"
+
+
+def test_two_processes_with_one_asset_key_are_refused_by_name(ws: Workspace) -> None:
+    target = {"connection": "wh", "table": "orders"}
+    first = ws.write_manifest(
+        {"a": {"source": {"connection": "src", "table": "x"}, "target": target}},
+        name="first.yml",
+        connections={"src": "sqlite:///src.db", "wh": "sqlite:///wh.db"},
+    )
+    second = ws.write_manifest(
+        {"b": {"source": {"connection": "src", "table": "y"}, "target": target}},
+        name="second.yml",
+        connections={"src": "sqlite:///src.db", "wh": "sqlite:///wh.db"},
+    )
+    with pytest.raises(dg.DagsterInvalidDefinitionError) as exc:
+        build_dpone_assets([first, second])
+    message = str(exc.value)
+    assert "'a'" in message and "'b'" in message and "'wh/orders'" in message
+    assert "get_asset_key" in message
+
+
+class _Automated(DagsterDponeTranslator):
+    def get_automation_condition(self, process: Any) -> Any:
+        return dg.AutomationCondition.on_cron("0 2 * * *")
+
+    def get_partitions_def(self, process: Any) -> Any:
+        return dg.DailyPartitionsDefinition(start_date="2026-11-01")
+
+
+def test_translator_sets_automation_conditions_and_partitions(ws: Workspace) -> None:
+    manifest = ws.write_manifest({"job": {"kind": "command", "command": ["true"]}}, name="auto.yml")
+    (assets,) = build_dpone_assets([manifest], translator=_Automated())
+    (spec,) = assets.specs
+    assert spec.automation_condition == dg.AutomationCondition.on_cron("0 2 * * *")
+    assert assets.partitions_def == dg.DailyPartitionsDefinition(start_date="2026-11-01")
+    result = run([assets], ws, partition_key="2026-11-03")
+    assert result.success
+    (md,) = materializations(result)["auto/job"]
+    assert md["dpone/partition_key"] == "2026-11-03"

@@ -71,6 +71,19 @@ def test_transfer_metadata_ledger_and_check(ws: Workspace) -> None:
     )
     assert md["dpone/final_rows"] == 5 and md["dagster/row_count"] == 5
     assert md["dpone/watermark_after"] == "2026-01-03T12:00:00+00:00"
+    # The table as catalogs name it, and its real columns as the database has them.
+    assert md["dagster/table_name"] == "warehouse.main.landing_orders"
+    columns = {c.name: c for c in md["dagster/column_schema"].columns}
+    assert list(columns) == ["order_id", "status", "amount_cents", "updated_at"]
+    real = query(
+        ws.root / "warehouse.db", "select name, type from pragma_table_info('landing_orders')"
+    )
+    assert [(c.name, c.type) for c in columns.values()] == real
+    # What happened comes first; the long history last.
+    keys = list(md)
+    assert keys[:2] == ["dpone/status", "dpone/run_id"]
+    assert keys.index("dpone/inserted_rows") < keys.index("dpone/transitions")
+    assert keys[-1] == "dpone/report"
     ledger = query(
         ws.root / "warehouse.db",
         "select run_id, status, inserted_rows, watermark_after from _dpone_loads where load_id = ?",
@@ -135,6 +148,9 @@ def test_lineage_run_across_manifests_and_partitioned_window(ws: Workspace) -> N
         (md,) = materializations(result)["reporting/daily_orders"]
         assert md["dpone/run_id"] == f"daily_orders_{key}"
         assert md["dpone/extracted_rows"] == len(ids)
+        # A partition's row count is its window's, never the whole table's.
+        assert md["dagster/partition_row_count"] == len(ids)
+        assert "dagster/row_count" not in md
         rows = query(
             ws.root / "reporting.db",
             "select order_id from daily_orders where updated_at >= ? and updated_at < ? "
