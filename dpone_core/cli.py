@@ -115,6 +115,17 @@ def _add_handoff_flags(p: argparse.ArgumentParser) -> None:
         type=_non_empty("DAG id"),
         help="the Airflow DAG running this (recorded; names the DAG of the Airflow handoff)",
     )
+    p.add_argument(
+        flag("scheduler"),
+        type=_non_empty("scheduler"),
+        help="who runs this: cron, airflow, dagster, kubernetes, ... (recorded in the job "
+        "state and named in later refusals; default: airflow with --dag-id, else cli)",
+    )
+    p.add_argument(
+        flag("scheduler_run_id"),
+        type=_non_empty("scheduler run id"),
+        help="the scheduler's own id of this run (an Airflow run id, a Kubernetes Job name)",
+    )
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -319,6 +330,7 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
             concurrency_key=args.concurrency_key,
             schedule=args.schedule,
             dag_id=args.dag_id,
+            scheduler=_scheduler_identity(args),
             resume_policy=ResumePolicy(args.resume_policy),
             allow_duplicate_load=args.allow_duplicate_load,
         )
@@ -353,6 +365,13 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
         _error_line(report.evidence_error)
     after_orchestrated_run(args, report)  # --registry / --lineage; never changes the exit code
     return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _scheduler_identity(args: argparse.Namespace) -> Any:
+    from dpone_core.job_state import SchedulerIdentity
+
+    kind = args.scheduler or ("airflow" if args.dag_id else "cli")
+    return SchedulerIdentity(kind=kind, name=args.dag_id, run_id=args.scheduler_run_id)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -32,6 +32,8 @@ ORCHESTRATE_RUN_FLAGS: dict[str, str] = {
     "output_root": "--output-root",
     "schedule": "--schedule",
     "dag_id": "--dag-id",
+    "scheduler": "--scheduler",
+    "scheduler_run_id": "--scheduler-run-id",
     "format": "--format",
     # After the run: register it (dpone_core.cli_ops) and export its OpenLineage events.
     "registry": "--registry",

@@ -22,6 +22,7 @@ __all__ = [
     "AttemptHolder",
     "JobState",
     "Revision",
+    "SchedulerIdentity",
     "Transition",
     "admit_attempt",
     "advance",
@@ -52,6 +53,28 @@ class AttemptHolder(BaseModel):
     lock_token: str | None = None
 
 
+class SchedulerIdentity(BaseModel):
+    """Who started an attempt: the scheduler's kind and its own names for the run.
+
+    ``kind`` is ``cli``, ``cron``, ``airflow``, ``dagster``, ``kubernetes`` or any
+    word a caller passes; ``name`` the scheduler's name of the job (an Airflow DAG
+    id); ``run_id`` its run or task id (an Airflow run id, a Dagster run id, a
+    Kubernetes Job name). A refusal names the committer with it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(min_length=1)
+    name: str | None = None
+    run_id: str | None = None
+
+    def describe(self) -> str:
+        """``airflow (shop.orders, run manual__2026-11-30T02:00)``-style text."""
+        run = f"run {self.run_id}" if self.run_id else None
+        parts = [part for part in (self.name, run) if part]
+        return f"{self.kind} ({', '.join(parts)})" if parts else self.kind
+
+
 class JobState(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,6 +98,8 @@ class JobState(BaseModel):
     resumable: bool = False
     output_dir: str
     holder: AttemptHolder | None = None
+    #: Who started the current attempt (None: not said, e.g. the Python API).
+    scheduler: SchedulerIdentity | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -91,6 +116,7 @@ def admit_attempt(
     output_dir: str,
     holder: AttemptHolder,
     from_scratch: bool,
+    scheduler: SchedulerIdentity | None = None,
 ) -> JobState:
     """Start a new attempt at ``started``; history and attempt count carry over."""
     check_transition(previous.status if previous else None, JobStatus.STARTED, new_attempt=True)
@@ -123,6 +149,7 @@ def admit_attempt(
         resumable=False,
         output_dir=output_dir,
         holder=holder,
+        scheduler=scheduler,
     )
 
 

@@ -35,6 +35,7 @@ from dpone_core.errors import DponeUsageError
 from dpone_core.executor import RunManifestService
 from dpone_core.executor.transfer import target_table
 from dpone_core.handoff import SchedulerHandoffBuilder
+from dpone_core.job_state import SchedulerIdentity
 from dpone_core.lifecycle import JobStatus
 from dpone_core.redact import redact
 from dpone_core.report import OrchestratedRunReport
@@ -53,6 +54,7 @@ from dpone_dagster.checks import (
     latest_materialized_run_id,
     nothing_to_check,
 )
+from dpone_dagster.command_pipes import NO_COMMAND_REPORTS, CommandPipes, CommandReports
 from dpone_dagster.failures import StepFailures
 from dpone_dagster.metadata import RESUME_POLICY_TAG, report_metadata
 from dpone_dagster.partitions import PartitionWindow
@@ -100,6 +102,8 @@ class ProcessOutcome:
     reused: bool
     #: The attempt failed on invalid input (found against the database): no retry helps.
     invalid_input: bool = False
+    #: What the committed try's command reported over Dagster Pipes (command_pipes.py).
+    command: CommandReports = NO_COMMAND_REPORTS
 
 
 def resume_policy_of(context: dg.AssetExecutionContext, default: str) -> ResumePolicy:
@@ -187,7 +191,8 @@ class DponeInvocation:
         )
         request = self._request(ref, run_id, policy, window)
         try:
-            report = self._service().run(request=request, output_dir=out_dir)
+            with CommandPipes(self.context, ref) as pipes:  # Pipes + live output per try
+                report = self._service().run(request=request, output_dir=out_dir)
         except InvalidInputAfterAdmission as exc:
             # Invalid input found only against the database (a missing table or column):
             # the engine recorded the attempt as failed; report it like any failure (an
@@ -201,7 +206,7 @@ class DponeInvocation:
                 )
             )
             raise exc.cause from None
-        return ProcessOutcome(report, reused=False)
+        return ProcessOutcome(report, reused=False, command=pipes.reports())
 
     def _request(
         self,
@@ -218,6 +223,9 @@ class DponeInvocation:
             selector=ref.selector,
             run_id=run_id,
             concurrency_key=ref.lock_key,
+            scheduler=SchedulerIdentity(
+                kind="dagster", name=self.context.job_name, run_id=self.context.run.run_id
+            ),
             retry_attempts=self.settings.retry_attempts,
             retry_backoff_seconds=self.settings.retry_backoff_seconds,
             resume_policy=policy,
@@ -271,7 +279,7 @@ class DponeInvocation:
         metadata = report_metadata(report, window=window, reused=outcome.reused, table=table)
         self.context.log.info(redact(_summary(ref, outcome)))
         if fresh:
-            yield dg.MaterializeResult(asset_key=ref.asset_key, metadata=metadata)
+            yield from outcome.command.results(self.context, ref.asset_key, metadata)
         elif report.passed or leaves_data_as_it_was(report.blocker_details):
             # Nothing happened to the data (reused in a re-execution, already committed,
             # held by another live run): not a new materialization and not a failure. The

@@ -39,7 +39,9 @@ def default_dag_id(namespace: str, name: str) -> str:
 def _bash_command(command: list[str], working_dir: str | None, period: Period) -> str:
     logical = "{{ ds }}" if period is Period.DAY else "{{ ts }}"
     words = [jinja_inert_word(word) for word in command]
-    words += [flag("execution_date"), logical, flag("dag_id"), "{{ dag.dag_id }}"]
+    words += [flag("execution_date"), logical, flag("scheduler"), "airflow"]
+    # Airflow's ids are restricted to [A-Za-z0-9_.~:+-]: safe inside single quotes.
+    words += [flag("dag_id"), "'{{ dag.dag_id }}'", flag("scheduler_run_id"), "'{{ run_id }}'"]
     # `cd` in the command, not BashOperator(cwd=...): Airflow renders cwd as a template
     # too, and only the bash command is kept Jinja-inert.
     cd = "" if working_dir is None else f"cd {jinja_inert_word(working_dir)} && "

@@ -27,7 +27,8 @@ def shell_logical_date(period: Period) -> str:
 
 
 def _with_date(words: list[str], period: Period) -> str:
-    return " ".join([*words, flag("execution_date"), shell_logical_date(period)])
+    date = [flag("execution_date"), shell_logical_date(period)]
+    return " ".join([*words, *date, flag("scheduler"), "cron"])
 
 
 def cron_command(command: list[str], working_dir: str | None, period: Period) -> str:

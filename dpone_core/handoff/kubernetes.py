@@ -21,12 +21,17 @@ from dpone_core.handoff.inputs import OPTIONAL_ENV
 from dpone_core.handoff.names import kubernetes_name, qualified
 from dpone_core.schedule import Period
 
-__all__ = ["DATA_CLAIM", "kubernetes_cronjob"]
+__all__ = ["DATA_CLAIM", "JOB_NAME_ENV", "kubernetes_cronjob"]
 
 #: The PersistentVolumeClaim holding locks, states and evidence (create or rename it).
 DATA_CLAIM = "dpone-data"
 
-_SCRIPT = 'exec "$0" "$@" {flag} "$(date -u {fmt})"'
+#: The Job's name, from the downward API: dpone records it as the scheduler's run id.
+JOB_NAME_ENV = "DPONE_KUBERNETES_JOB"
+_SCRIPT = (
+    'exec "$0" "$@" {date_flag} "$(date -u {fmt})" {scheduler_flag} kubernetes'
+    ' ${{{job}:+{run_id_flag} "${job}"}}'
+)
 
 
 def _k8s_literal(text: str) -> str:
@@ -52,7 +57,15 @@ def _container(
     secret_name: str,
 ) -> dict[str, Any]:
     fmt = "+%F" if period is Period.DAY else "+%FT%H:%MZ"
-    script = _k8s_literal(_SCRIPT.format(flag=flag("execution_date"), fmt=fmt))
+    script = _k8s_literal(
+        _SCRIPT.format(
+            date_flag=flag("execution_date"),
+            fmt=fmt,
+            scheduler_flag=flag("scheduler"),
+            run_id_flag=flag("scheduler_run_id"),
+            job=JOB_NAME_ENV,
+        )
+    )
     container: dict[str, Any] = {
         "name": "dpone",
         "image": image,
@@ -60,8 +73,14 @@ def _container(
     }
     if working_dir is not None:
         container["workingDir"] = working_dir
-    if env_refs:
-        container["env"] = [_secret_env(name, desc, secret_name) for name, desc in env_refs.items()]
+    job_name = {
+        "name": JOB_NAME_ENV,
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}},
+    }
+    container["env"] = [
+        job_name,
+        *(_secret_env(name, desc, secret_name) for name, desc in env_refs.items()),
+    ]
     if data_dirs:
         # One mount per directory: the API server refuses two mounts at one path (a lock
         # dir and a state dir may be the same directory).

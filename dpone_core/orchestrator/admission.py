@@ -62,6 +62,8 @@ def admit(
         message = decision.message
         if previous is not None:
             location = inv.store.location(inv.run_id)
+            if previous.scheduler is not None:
+                message = f"{message} by {previous.scheduler.describe()}"
             message = f"{message} (run id {inv.run_id!r}, state file {location})"
         return Admission(None, [detail(decision.blocker, message)], previous)
     if decision.from_scratch and previous is not None and not inv.request.allow_duplicate_load:
@@ -149,6 +151,7 @@ def _first_state(
             lock_token=lock.token,
         ),
         from_scratch=from_scratch,
+        scheduler=inv.request.scheduler,
     )
 
 

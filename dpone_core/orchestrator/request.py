@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from pydantic import Field, field_validator
 
 from dpone_core.executor.request import RunRequest
+from dpone_core.job_state import SchedulerIdentity
 from dpone_core.resume import ResumePolicy
 from dpone_core.schedule import check_schedule
 
@@ -27,6 +28,8 @@ class OrchestratedRunRequest(RunRequest):
     schedule: str | None = None
     #: The Airflow DAG that started this run (``--dag-id``); names the handoff's DAG.
     dag_id: str | None = Field(default=None, min_length=1)
+    #: Who starts this attempt; recorded in the job state, named in later refusals.
+    scheduler: SchedulerIdentity | None = None
 
     @field_validator("schedule")
     @classmethod

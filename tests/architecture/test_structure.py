@@ -143,6 +143,8 @@ def test_rendered_argv_parses_back_to_the_same_values(choice: int) -> None:
         "output_root": "/r",
         "schedule": "30 1 * * 1",
         "dag_id": "daily_shop",
+        "scheduler": "airflow",
+        "scheduler_run_id": "scheduled__2026-11-30T02:00:00+00:00",
         "format": "json",
         "registry": "/reg",
         "lineage": "off",
