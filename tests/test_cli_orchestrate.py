@@ -363,3 +363,31 @@ def test_dpone_run_executes_without_orchestration(ws: Workspace) -> None:
     assert result["passed"] and result["run_id"] == "x" and len(result["attempts"]) == 2
     assert not (ws.root / ".dpone").exists()
     assert "PASSED" in ws.dpone("run", "--manifest", "m.yml").stdout
+
+
+def test_a_refusal_names_the_scheduler_that_committed(ws: Workspace) -> None:
+    _manifest(ws)
+    code, report, err = ws.orchestrate(
+        "--manifest", "m.yml", "--execution-date", "2026-11-30",
+        "--dag-id", "shop.orders", "--scheduler-run-id", "scheduled__2026-11-30T02:00:00+00:00",
+    )  # fmt: skip
+    assert code == 0, err
+    state = ws.state(report["run_id"])
+    assert state["scheduler"] == {
+        "kind": "airflow",
+        "name": "shop.orders",
+        "run_id": "scheduled__2026-11-30T02:00:00+00:00",
+    }
+    code, again, _ = ws.orchestrate(
+        "--manifest", "m.yml", "--execution-date", "2026-11-30", "--scheduler", "cron"
+    )
+    assert code == 1 and again["blockers"] == ["job_state.already_committed"]
+    message = again["blocker_details"][0]["message"]
+    assert "committed by airflow (shop.orders, run scheduled__2026-11-30T02:00:00+00:00)" in message
+    assert ws.state(report["run_id"])["scheduler"]["kind"] == "airflow"  # refusals write nothing
+    code, plain, _ = ws.orchestrate("--manifest", "m.yml", "--execution-date", "2026-12-01")
+    assert code == 0 and ws.state(plain["run_id"])["scheduler"] == {
+        "kind": "cli",
+        "name": None,
+        "run_id": None,
+    }
