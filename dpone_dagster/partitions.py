@@ -7,12 +7,12 @@ converted. ``end`` is exclusive (the last partition ends there), as in Dagster.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
 
+from dpone_core.logical_run import parse_execution_date
 from dpone_core.manifest import PartitionsSpec
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "unpartitioned_run_id",
 ]
 
-_NOT_FILE_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def _utc(text: str) -> datetime:
@@ -41,22 +40,15 @@ def partitions_definition(spec: PartitionsSpec) -> dg.TimeWindowPartitionsDefini
     return dg.HourlyPartitionsDefinition(start_date=start, end_date=end, timezone="UTC")
 
 
-def file_safe_partition_key(partition_key: str) -> str:
-    """``2026-11-01-05:00`` -> ``2026-11-01-05_00``.
+def partitioned_run_id(prefix: str, window_start: str) -> str:
+    """``<prefix>_<logical date>``: the run-id rule of :mod:`dpone_core.logical_run`.
 
-    Only time partition keys reach this (fixed formats, so the mapping stays
-    injective); the run id is then mapped to file names injectively by the engine.
+    The partition's logical date is its window's start in UTC (``2026_11_30`` for a
+    day, ``2026_11_30T05_00`` for an hour), so the same partition is always the same
+    logical run, and the same run id cron, Airflow, Kubernetes and the CLI derive
+    for that date: whichever scheduler runs it first, the others are refused.
     """
-    return _NOT_FILE_SAFE.sub("_", partition_key)
-
-
-def partitioned_run_id(prefix: str, partition_key: str) -> str:
-    """``<selector>_<partition key>``: the same partition is always the same logical run.
-
-    So a second materialization of a committed partition is refused
-    (``job_state.already_committed``) instead of loading it twice.
-    """
-    return f"{prefix}_{file_safe_partition_key(partition_key)}"
+    return f"{prefix}_{parse_execution_date(window_start).token()}"
 
 
 def unpartitioned_run_id(prefix: str, root_run_id: str) -> str:

@@ -3,9 +3,10 @@
 A Dagster run and all its re-executions (from failure, of all steps, run
 retries) share one *root run id*; step retries happen inside the run. So:
 
-* run ids are deterministic: ``<prefix>_<partition key>`` for a partition,
-  ``<prefix>_<root run id>`` otherwise (:mod:`dpone_dagster.partitions`), and
-  every kind of Dagster retry reaches the same job states;
+* run ids are deterministic: ``<prefix>_<logical date>`` for a partition (the
+  run-id rule every scheduler follows), ``<prefix>_<root run id>`` otherwise
+  (:mod:`dpone_dagster.partitions`), and every kind of Dagster retry reaches the
+  same job states;
 * the evidence directory is per root run id, and a job state records the one
   that admitted it, so a state *of this family* is recognised by it
   (:func:`previous_in_family`);
@@ -51,7 +52,7 @@ def absolute_dir(directory: str) -> Path:
 def run_id_for(run_id_prefix: str, window: PartitionWindow | None, root: str) -> str:
     """The logical run id of a process in the run family ``root`` (and partition)."""
     if window is not None:
-        return partitioned_run_id(run_id_prefix, window.key)
+        return partitioned_run_id(run_id_prefix, window.start)
     return unpartitioned_run_id(run_id_prefix, root)
 
 

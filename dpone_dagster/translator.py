@@ -168,10 +168,12 @@ class DagsterDponeTranslator:
         return partitions_definition(spec) if spec is not None else None
 
     def get_run_id_prefix(self, process: DponeProcess) -> str:
-        """The start of every run id of this process: ``<prefix>_<partition key>``.
+        """The start of every run id of this process: ``<manifest>.<process>``.
 
-        The selector by default (docs/dagster.md). Run ids name job states, so
-        two processes with one prefix would share states: override this when two
-        manifests in one code location use the same selector.
+        A partition's run id is ``<prefix>_<logical date>`` (``shop.orders_2026_11_30``),
+        the one ``dpone orchestrate run --execution-date 2026-11-30`` and every scheduler
+        handoff derive, so a logical run is admitted once whoever runs it. Run ids name
+        job states: override this only with care (two processes with one prefix would
+        share states; a changed prefix loses the old states).
         """
-        return process.selector
+        return f"{process.manifest_name}.{process.selector}"

@@ -7,7 +7,6 @@ one of them through Dagster commits a real transfer against the demo shop.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from components_support import (
 from dagster.components.core.component_tree import ComponentTree
 from dagster_support import materializations, query, repository_snapshot
 
+from dpone_core.state import LocalJobStateStore
 from dpone_dagster import DponeResource, build_dpone_assets
 from dpone_dagster.components import DponeComponent
 from dpone_dagster.components.scaffolder import defs_yaml_text
@@ -99,8 +99,9 @@ def test_the_example_loads_as_build_dpone_assets_and_commits_a_transfer(tmp_path
     (md,) = materializations(result)["warehouse/landing_orders"]
     assert md["dpone/status"] == "committed"
     assert md["dpone/inserted_rows"] == 100
-    state = tmp_path / ".dpone" / "orchestration-state" / f"{md['dpone/run_id']}.job_state.json"
-    assert json.loads(state.read_text())["status"] == "committed"
+    states = LocalJobStateStore(tmp_path / ".dpone" / "orchestration-state")
+    state = states.load(str(md["dpone/run_id"]))
+    assert state is not None and state.status == "committed"
     assert query(tmp_path / "data" / "warehouse.db", "select count(*) from landing_orders") == [
         (100,)
     ]

@@ -94,7 +94,7 @@ def test_dagster_asset_materialize_from_the_command_line(tmp_path: Path) -> None
     states = sorted(
         p.name for p in (root / ".dpone" / "orchestration-state").glob("*.job_state.json")
     )
-    assert [s.split("_")[0] for s in states] == ["products", "refresh"]
+    assert [s.split("_")[0] for s in states] == ["shop%2Eproducts", "shop%2Erefresh"]
 
 
 def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -> None:

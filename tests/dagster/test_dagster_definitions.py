@@ -166,23 +166,23 @@ def test_per_asset_metadata_stays_small_and_holds_no_url(ws: Workspace) -> None:
         assert len(text) < 1500
 
 
-def test_same_selector_in_two_manifests_is_refused_unless_the_prefix_differs(
-    ws: Workspace,
-) -> None:
+def test_same_selector_in_two_manifests_gets_two_run_ids(ws: Workspace) -> None:
+    """Run ids carry the manifest's name (the run-id rule), so selectors may repeat; a
+    translator that makes two prefixes equal is refused, naming both processes."""
     one = ws.write_manifest({"sync": {"kind": "command", "command": ["true"]}}, name="one.yml")
     two = ws.write_manifest({"sync": {"kind": "command", "command": ["true"]}}, name="two.yml")
-    with pytest.raises(dg.DagsterInvalidDefinitionError, match="share the run id prefix 'sync'"):
-        build_dpone_assets([one, two])
-
-    class Qualified(DagsterDponeTranslator):
-        def get_run_id_prefix(self, process: DponeProcess) -> str:
-            return f"{process.manifest_name}.{process.selector}"
-
-    assets = build_dpone_assets([one, two], translator=Qualified())
-    result = run(assets, ws)
+    result = run(build_dpone_assets([one, two]), ws)
     assert result.success
     mats = materializations(result)
+    assert mats["one/sync"][0]["dpone/run_id"] == f"one.sync_{result.run_id}"
     assert mats["two/sync"][0]["dpone/run_id"] == f"two.sync_{result.run_id}"
+
+    class BareSelector(DagsterDponeTranslator):
+        def get_run_id_prefix(self, process: DponeProcess) -> str:
+            return process.selector
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="share the run id prefix 'sync'"):
+        build_dpone_assets([one, two], translator=BareSelector())
 
 
 def test_pools_follow_concurrency_keys_and_split_the_manifest(ws: Workspace) -> None:

@@ -47,7 +47,7 @@ def test_committed_metadata_value_by_value(ws: Workspace) -> None:
     result = run(build_dpone_assets([manifest]), ws)
     assert result.success
     (md,) = materializations(result)["greet/hello"]
-    run_id = f"hello_{result.run_id}"
+    run_id = f"greet.hello_{result.run_id}"
 
     assert md["dpone/status"] == "committed"
     assert md["dpone/run_id"] == run_id
@@ -79,8 +79,9 @@ def test_committed_metadata_value_by_value(ws: Workspace) -> None:
     assert Path(md["dpone/report_md"]).read_text().startswith("# dpone orchestrated run")
     state = read_json(md["dpone/job_state_file"])
     assert state["status"] == "committed" and state["run_id"] == run_id
-    assert Path(md["dpone/job_state_file"]) == ws.state_dir / f"{run_id}.job_state.json"
-    assert Path(md["dpone/output_dir"]) == ws.root / ".dpone" / "orchestration" / run_id
+    safe = f"greet%2Ehello_{result.run_id}"  # file names are injective: '.' is encoded
+    assert Path(md["dpone/job_state_file"]) == ws.state_dir / f"{safe}.job_state.json"
+    assert Path(md["dpone/output_dir"]) == ws.root / ".dpone" / "orchestration" / safe
 
     assert set(md) <= set(METADATA_KEYS)  # every key is documented
 
@@ -107,14 +108,14 @@ def test_sibling_failure_keeps_committed_and_carries_blockers(ws: Workspace) -> 
     description, md = step_failure(result)
     assert md["dpone/status"] == "failed"
     assert md["dpone/blockers"] == ["run.not_passed"]
-    assert md["dpone/run_id"] == f"broken_{result.run_id}"
+    assert md["dpone/run_id"] == f"mix.broken_{result.run_id}"
     assert md["dpone/errors"] == ["command exited with code 3"]
     assert md["dpone/exit_code"] == 3
     assert md["dpone/failures"] == [
         {
             "asset_key": "mix/broken",
             "status": "failed",
-            "run_id": f"broken_{result.run_id}",
+            "run_id": f"mix.broken_{result.run_id}",
             "blockers": ["run.not_passed"],
         }
     ]
@@ -158,13 +159,13 @@ def test_a_process_reading_a_failed_sibling_is_skipped(ws: Workspace) -> None:
     }
     # The missing source table is invalid input found against the database: the engine
     # recorded the attempt as failed, and the failure carries that attempt's metadata.
-    assert md["dpone/run_id"] == f"load_{result.run_id}"
+    assert md["dpone/run_id"] == f"chain.load_{result.run_id}"
     assert md["dpone/blockers"] == ["run.not_passed"]
     assert "'missing_source' does not exist" in md["dpone/blocker_details"][0]["message"]
     assert md["dpone/status"] == "failed" and md["dpone/attempt"] == 1
     # No Dagster retry can fix a missing table: the failure disables the RetryPolicy.
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    assert not ws.state_dir.joinpath(f"report_{result.run_id}.job_state.json").exists()
+    assert not ws.state_dir.joinpath(f"chain%2Ereport_{result.run_id}.job_state.json").exists()
 
 
 def test_step_retry_skips_processes_that_already_committed(ws: Workspace) -> None:
@@ -192,8 +193,8 @@ def test_step_retry_skips_processes_that_already_committed(ws: Workspace) -> Non
     # 'flaky' ran twice under the same run id; the retry resumed it (job attempt 2).
     flaky_runs = ws.records("flaky.txt")
     assert [(r[0], r[1]) for r in flaky_runs] == [
-        (f"flaky_{result.run_id}", "1"),
-        (f"flaky_{result.run_id}", "2"),
+        (f"retry.flaky_{result.run_id}", "1"),
+        (f"retry.flaky_{result.run_id}", "2"),
     ]
     mats = materializations(result)
     # The retry loaded nothing for 'once': one materialization, and the reuse is observed.
@@ -258,10 +259,10 @@ def test_reexecution_from_failure_reuses_the_root_run_ids(
     assert "reexec/steady" not in by_key
     (steady,) = [o.metadata for o in observed if o.asset_key.to_user_string() == "reexec/steady"]
     assert steady["dpone/reused"].value is True
-    assert by_key["reexec/flaky"]["dpone/run_id"].value == f"flaky_{first_id}"
+    assert by_key["reexec/flaky"]["dpone/run_id"].value == f"reexec.flaky_{first_id}"
     assert by_key["reexec/flaky"]["dpone/attempt"].value == 2
     assert len(ws.records("steady.txt")) == 1
-    assert [r[0] for r in ws.records("flaky.txt")] == [f"flaky_{first_id}"] * 2
+    assert [r[0] for r in ws.records("flaky.txt")] == [f"reexec.flaky_{first_id}"] * 2
 
 
 def test_lock_held_by_another_scheduler_is_observed_not_failed(ws: Workspace) -> None:
@@ -351,7 +352,8 @@ def test_progress_lines_reach_the_dagster_log(ws: Workspace) -> None:
     messages = [
         entry.user_message for entry in instance.all_logs(result.run_id) if entry.user_message
     ]
-    assert any(f"talk: run talk_{result.run_id} try 1/1 started (command)" in m for m in messages)
+    started = f"talk: run talk.talk_{result.run_id} try 1/1 started (command)"
+    assert any(started in m for m in messages)
     assert any("talk/talk (process 'talk'): committed" in m for m in messages)
 
 

@@ -10,7 +10,7 @@ import pytest
 from dagster_support import check_evaluations, materializations, observations, run, step_failure
 
 from dpone_dagster import RESUME_POLICY_TAG, build_dpone_assets
-from dpone_dagster.partitions import file_safe_partition_key
+from dpone_dagster.partitions import partitioned_run_id
 from tests.support.workspace import Workspace, recorder_command
 
 _WRITE_WINDOW = (
@@ -65,14 +65,14 @@ def test_three_partition_backfill_runs_each_partition_with_its_window(ws: Worksp
         dagster_runs.append(result.run_id)
         assert result.success, key
         (md,) = materializations(result)["parts/daily_job"]
-        assert md["dpone/run_id"] == f"daily_job_{key}"
+        assert md["dpone/run_id"] == f"parts.daily_job_{key.replace('-', '_')}"
         assert md["dpone/partition_key"] == key
         assert md["dpone/window_start"] == f"{key}T00:00:00+00:00"
         assert md["dpone/status"] == "committed"
 
     assert _windows(ws) == [
         {
-            "DPONE_RUN_ID": f"daily_job_{key}",
+            "DPONE_RUN_ID": f"parts.daily_job_{key.replace('-', '_')}",
             "DPONE_PARTITION_START": f"{key}T00:00:00+00:00",
             "DPONE_PARTITION_END": f"2026-01-0{int(key[-1]) + 1}T00:00:00+00:00",
             "DPONE_PARTITION_KEY": key,
@@ -83,7 +83,7 @@ def test_three_partition_backfill_runs_each_partition_with_its_window(ws: Worksp
     materialized = instance.get_materialized_partitions(dg.AssetKey(["parts", "daily_job"]))
     assert materialized == set(keys)
     for key in keys:
-        state = json.loads((ws.state_dir / f"daily_job_{key}.job_state.json").read_text())
+        state = ws.state(f"parts.daily_job_{key.replace('-', '_')}")
         assert state["status"] == "committed"
 
 
@@ -99,7 +99,7 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
     (md,) = observations(again)["parts/daily_job"]
     assert md["dpone/status"] == "blocked"
     assert md["dpone/blockers"] == ["job_state.already_committed"]
-    assert md["dpone/run_id"] == "daily_job_2026-01-05"
+    assert md["dpone/run_id"] == "parts.daily_job_2026_01_05"  # what the CLI names the day
     assert md["dpone/partition_key"] == "2026-01-05"
     observation = again.get_asset_observation_events()[0].asset_observation_data
     assert observation.asset_observation.partition == "2026-01-05"
@@ -109,7 +109,7 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
     assert len(_windows(ws)) == 1  # nothing ran again
 
     # The committed state is unchanged by the refusal.
-    state = json.loads((ws.state_dir / "daily_job_2026-01-05.job_state.json").read_text())
+    state = ws.state("parts.daily_job_2026_01_05")
     assert (state["status"], state["attempt"]) == ("committed", 1)
 
     # A run tag restarts it for one run; so does the resource's policy.
@@ -156,12 +156,12 @@ def test_step_retry_of_a_partition_resumes_its_own_attempt(ws: Workspace) -> Non
     result = run(retried, ws, partition_key="2026-01-07")
     assert result.success
     assert [r[:2] for r in ws.records("flaky.txt")] == [
-        ["flaky_2026-01-07", "1"],
-        ["flaky_2026-01-07", "2"],
+        ["flakyparts.flaky_2026_01_07", "1"],
+        ["flakyparts.flaky_2026_01_07", "2"],
     ]
     (md,) = materializations(result)["flakyparts/flaky"]
     assert (md["dpone/attempt"], md["dpone/resume_policy"]) == (2, "resume")
-    assert md["dpone/output_dir"].endswith(f"flaky_2026-01-07/dagster-{result.run_id}")
+    assert md["dpone/output_dir"].endswith(f"flakyparts%2Eflaky_2026_01_07/dagster-{result.run_id}")
 
     # Without a retry policy the first failure stands; a new Dagster run is not a retry.
     (ws.root / "flaky.count").unlink()
@@ -181,19 +181,23 @@ def test_invalid_policy_tag_fails_clearly(ws: Workspace) -> None:
     assert "dpone/resume_policy='sometimes' is not a resume policy" in description
 
 
-def test_hourly_partition_run_id_is_file_safe(ws: Workspace) -> None:
+def test_hourly_partition_run_id_follows_the_rule(ws: Workspace) -> None:
     assets = build_dpone_assets([_manifest(ws, "hourly", "2026-01-01T00:00:00")])
     result = run(assets, ws, partition_key="2026-01-01-05:00")
     assert result.success
     (md,) = materializations(result)["parts/daily_job"]
-    assert md["dpone/run_id"] == "daily_job_2026-01-01-05_00"
+    assert md["dpone/run_id"] == "parts.daily_job_2026_01_01T05_00"
     assert md["dpone/window_end"] == "2026-01-01T06:00:00+00:00"
-    assert (ws.state_dir / "daily_job_2026-01-01-05_00.job_state.json").exists()
+    assert ws.state("parts.daily_job_2026_01_01T05_00")["status"] == "committed"
 
 
 @pytest.mark.parametrize(
-    ("key", "safe"),
-    [("2026-01-01", "2026-01-01"), ("2026-01-01-05:00", "2026-01-01-05_00")],
+    ("window_start", "run_id"),
+    [
+        ("2026-01-01T00:00:00+00:00", "m.p_2026_01_01"),
+        ("2026-01-01T05:00:00+00:00", "m.p_2026_01_01T05_00"),
+    ],
 )
-def test_file_safe_partition_key(key: str, safe: str) -> None:
-    assert file_safe_partition_key(key) == safe
+def test_partition_run_ids_follow_the_run_id_rule(window_start: str, run_id: str) -> None:
+    """The same token cron's date -u, Airflow's {{ ds }} and the CLI give (file safe too)."""
+    assert partitioned_run_id("m.p", window_start) == run_id

@@ -52,4 +52,4 @@ def test_explicit_files_backend_ignores_the_dsn(ws: Workspace, pg_env: tuple[str
     result = run(build_dpone_assets([manifest]), ws, resource_overrides={"backend": "files"})
     assert result.success
     (md,) = materializations(result)["greet/hello"]
-    assert (ws.state_dir / f"{md['dpone/run_id']}.job_state.json").exists()
+    assert ws.state(md["dpone/run_id"])["status"] == "committed"

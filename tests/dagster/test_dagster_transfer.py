@@ -89,7 +89,7 @@ def test_transfer_metadata_ledger_and_check(ws: Workspace) -> None:
         "select run_id, status, inserted_rows, watermark_after from _dpone_loads where load_id = ?",
         (md["dpone/load_id"],),
     )
-    assert ledger == [(f"orders_{result.run_id}", "committed", 5, "2026-01-03T12:00:00+00:00")]
+    assert ledger == [(f"shop.orders_{result.run_id}", "committed", 5, "2026-01-03T12:00:00+00:00")]
     (check,) = check_evaluations(result)["warehouse/landing_orders"]
     assert check.passed
     assert check.metadata["dpone/ledger_status"].value == "committed"
@@ -130,7 +130,7 @@ def test_transfer_metadata_ledger_and_check(ws: Workspace) -> None:
     assert not materializations(checked)
     (lone,) = check_evaluations(checked)["warehouse/landing_orders"]
     assert not lone.passed
-    assert lone.metadata["dpone/run_id"].value == f"orders_{second.run_id}"
+    assert lone.metadata["dpone/run_id"].value == f"shop.orders_{second.run_id}"
     assert lone.metadata["dpone/ledger_status"].value == "missing"
 
 
@@ -146,7 +146,7 @@ def test_lineage_run_across_manifests_and_partitioned_window(ws: Workspace) -> N
         )
         assert result.success, step_failure(result)
         (md,) = materializations(result)["reporting/daily_orders"]
-        assert md["dpone/run_id"] == f"daily_orders_{key}"
+        assert md["dpone/run_id"] == f"reporting.daily_orders_{key.replace('-', '_')}"
         assert md["dpone/extracted_rows"] == len(ids)
         # A partition's row count is its window's, never the whole table's.
         assert md["dagster/partition_row_count"] == len(ids)

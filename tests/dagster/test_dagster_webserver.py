@@ -310,7 +310,8 @@ def test_terminating_a_run_records_the_attempt_and_frees_the_key(server: Server)
     # The command's process is gone, the attempt is recorded as failed with the reason,
     # and the concurrency key is free again.
     server.wait_for("the command to die", lambda: not _pid_alive(pid), 30)
-    state_file = server.root / ".dpone" / "orchestration-state" / f"sleeper_{run_id}.job_state.json"
+    state_dir = server.root / ".dpone" / "orchestration-state"
+    state_file = state_dir / f"e2e%2Esleeper_{run_id}.job_state.json"
     state = json.loads(state_file.read_text())
     assert state["status"] == "failed"
     assert state["blockers"] == ["run.interrupted"]
@@ -331,11 +332,11 @@ def test_launch_through_graphql_and_read_dpone_status_back(server: Server) -> No
     assert mat["runId"] == run_id
     md = mat["metadata"]
     assert md["dpone/status"] == "committed"
-    assert md["dpone/run_id"] == f"hello_{run_id}"
+    assert md["dpone/run_id"] == f"e2e.hello_{run_id}"
     assert md["dpone/attempt"] == 1
     assert md["dpone/reused"] is False
     state = json.loads(Path(md["dpone/job_state_file"]).read_text())
-    assert state["status"] == "committed" and state["run_id"] == f"hello_{run_id}"
+    assert state["status"] == "committed" and state["run_id"] == f"e2e.hello_{run_id}"
 
     # The three-partition backfill: one run (and one run id) per partition.
     def backfilled() -> list[dict[str, Any]] | None:
@@ -347,6 +348,6 @@ def test_launch_through_graphql_and_read_dpone_status_back(server: Server) -> No
     assert set(by_partition) == set(keys)
     for key, md in by_partition.items():
         assert md["dpone/status"] == "committed"
-        assert md["dpone/run_id"] == f"parted_{key}"
+        assert md["dpone/run_id"] == f"e2e.parted_{key.replace('-', '_')}"
         assert md["dpone/window_start"] == f"{key}T00:00:00+00:00"
     assert len({m["runId"] for m in mats}) == 3
