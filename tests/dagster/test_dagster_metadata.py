@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from dagster_support import REPO, plain
 
+from dpone_core.executor.transfer import TargetColumnInfo, TargetTable
 from dpone_core.manifest import load_manifest
 from dpone_core.report import OrchestratedRunReport
 from dpone_dagster import (
@@ -32,7 +33,6 @@ from dpone_dagster.metadata import (
     run_id_of,
     runtime_metadata,
 )
-from dpone_core.executor.transfer import TargetColumnInfo, TargetTable
 from dpone_dagster.partitions import PartitionWindow
 from dpone_dagster.process import DponeProcess, processes_of
 from tests.support.workspace import Workspace
