@@ -28,11 +28,17 @@ from dpone_core.handoff import (
 )
 from tests.test_handoff import (
     AIRFLOW_CONTEXT,
+    CRON_TAIL,
     DAILY_TRAILER,
     JINJA_OPENERS,
+    JOB_NAME_ENTRY,
+    JOB_NAME_ENV,
     MINUTE_TRAILER,
     SNIPPET_NAMES,
+    airflow_context,
+    airflow_tail,
     assert_every_cron_reads_it_alike,
+    assert_only_the_deliberate_templates,
     bash_command,
     container,
     cron_cronie,
@@ -41,6 +47,7 @@ from tests.test_handoff import (
     crontab_command,
     dag_id_of,
     k8s_expand,
+    k8s_script,
     module_assignments,
     render_like_airflow,
 )
@@ -75,6 +82,10 @@ JOINED = st.lists(
 ).map("".join)
 PAIR_PART = st.one_of(NAME, JOINED)
 
+#: Ids Airflow accepts: run ids match [A-Za-z0-9_.~:+-]+ by default, DAG ids [\w.-]+.
+AIRFLOW_RUN_ID = st.from_regex(r"[A-Za-z0-9_.~:+-]+", fullmatch=True)
+AIRFLOW_DAG_ID = st.from_regex(r"[\w.-]+", fullmatch=True)
+
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 AIRFLOW_ID = re.compile(r"[A-Za-z0-9_.-]+")
@@ -103,9 +114,10 @@ def test_cron_command_shlex_splits_back(
     if working_dir is not None:
         assert words[:3] == ["cd", working_dir, "&&"]
         words = words[3:]
-    assert words[:-2] == [program, *argv]
-    assert words[-2] == "--execution-date"
-    assert words[-1] in {"$(date -u +%F)", "$(date -u +%FT%H:%MZ)"}
+    assert words[:-4] == [program, *argv]
+    assert words[-4] == "--execution-date"
+    assert words[-3] in {"$(date -u +%F)", "$(date -u +%FT%H:%MZ)"}
+    assert words[-2:] == CRON_TAIL
 
 
 @PROPERTY_SETTINGS
@@ -133,7 +145,9 @@ def test_crontab_line_is_one_line_and_percent_escaped(
             if working_dir is not None:
                 assert words[:3] == ["cd", working_dir, "&&"]
                 words = words[3:]
-            assert words[:-2] == ["dpone", *argv]
+            assert words[:-4] == ["dpone", *argv]
+            assert words[-4] == "--execution-date"
+            assert words[-2:] == CRON_TAIL
 
 
 @PROPERTY_SETTINGS
@@ -146,6 +160,7 @@ def test_airflow_bash_command_has_only_the_deliberate_templates(
     command = bash_command(handoff.airflow_task)
     trailer = DAILY_TRAILER if "{{ ds }}" in command else MINUTE_TRAILER
     assert command.endswith(trailer)
+    assert_only_the_deliberate_templates(command)
     head = command[: -len(trailer)]
     for opener in JINJA_OPENERS:
         assert opener not in head
@@ -160,14 +175,21 @@ def test_airflow_bash_command_has_only_the_deliberate_templates(
         if working_dir is not None:
             assert words[:3] == ["cd", working_dir, "&&"]
             words = words[3:]
-        assert words == [
-            "dpone",
-            *argv,
-            "--execution-date",
-            AIRFLOW_CONTEXT["ds"] if trailer == DAILY_TRAILER else AIRFLOW_CONTEXT["ts"],
-            "--dag-id",
-            AIRFLOW_CONTEXT["dag"].dag_id,
-        ]
+        logical = AIRFLOW_CONTEXT["ds"] if trailer == DAILY_TRAILER else AIRFLOW_CONTEXT["ts"]
+        assert words == ["dpone", *argv, *airflow_tail(logical)]
+
+
+@PROPERTY_SETTINGS
+@example(argv=["{{ run_id }}", "'"], dag_id="日本.x-_", run_id="a~b:c+d")
+@given(argv=ARGV, dag_id=AIRFLOW_DAG_ID, run_id=AIRFLOW_RUN_ID)
+def test_airflow_ids_render_into_one_argument_each(
+    argv: list[str], dag_id: str, run_id: str
+) -> None:
+    """Whatever ids Airflow gives (single-quoted in bash_command), each is one word."""
+    assume(not _has_control(argv))
+    context = airflow_context(dag_id, run_id)
+    rendered = render_like_airflow(bash_command(build(argv=argv).airflow_task), context)
+    assert shlex.split(rendered) == ["dpone", *argv, *airflow_tail(context["ds"], context)]
 
 
 @PROPERTY_SETTINGS
@@ -182,8 +204,10 @@ def test_kubernetes_document_reloads_to_the_same_command(
     command = box["command"]
     for word in command:
         assert "$" not in word.replace("$$", "")
-    env = {"HOME": "/k8s-home", "PATH": "/bin"}
+    env = {"HOME": "/k8s-home", "PATH": "/bin", JOB_NAME_ENV: "shop-orders-1"}
     assert [k8s_expand(word, env) for word in command[3:]] == [program, *argv]
+    assert k8s_expand(command[2], env) == k8s_script("+%F")
+    assert box["env"] == [JOB_NAME_ENTRY]
     assert box["image"] == image
     assert box.get("workingDir") == working_dir
 

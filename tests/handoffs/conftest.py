@@ -10,9 +10,12 @@ it fires at that moment.
 Kubernetes: the container's command is expanded as the kubelet expands it
 (``$$`` is ``$``, ``$(NAME)`` is the value of ``NAME`` when the container's env
 sets it, anything else unchanged), its env is resolved from ``secretKeyRef``\\ s
-(an ``optional`` key that is missing leaves the variable unset) and it runs
-directly (no shell of ours) in ``workingDir``, with an empty environment but
-for those variables, a minimal ``PATH`` and ``HOME``.
+(an ``optional`` key that is missing leaves the variable unset) and from the
+downward API's ``fieldRef``\\ s against the pod the CronJob's Job would create
+(named ``<cronjob>-<minutes since the epoch of the scheduled time>``, labelled
+``batch.kubernetes.io/job-name``; a label the pod lacks gives an empty variable),
+and it runs directly (no shell of ours) in ``workingDir``, with an empty
+environment but for those variables, a minimal ``PATH`` and ``HOME``.
 
 The first run of each test is an ordinary ``dpone orchestrate run --format json``
 from the project directory: that is how a user gets the snippets.
@@ -22,9 +25,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -196,10 +200,68 @@ class MissingSecretKey(Exception):
     """A required secretKeyRef names a key the Secret lacks (CreateContainerConfigError)."""
 
 
+@dataclass(frozen=True)
+class Pod:
+    """The metadata of the pod a container runs in: what a ``fieldRef`` can read."""
+
+    name: str
+    namespace: str = "default"
+    uid: str = "00000000-0000-0000-0000-000000000000"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+#: The label the Job controller (Kubernetes 1.27 and later) puts on its pods: the Job's name.
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+def cronjob_pod(cronjob_name: str, scheduled_utc: datetime) -> Pod:
+    """The pod of the Job a CronJob creates for the run scheduled at ``scheduled_utc``.
+
+    The CronJob controller names the Job ``<cronjob>-<scheduled time in minutes since the
+    epoch>`` (getJobName in pkg/controller/cronjob/utils.go); the Job controller labels
+    its pods with the Job's name under the new and the legacy keys, and names each pod
+    ``<job>-<5 random characters>``.
+    """
+    job = f"{cronjob_name}-{int(scheduled_utc.astimezone(UTC).timestamp()) // 60}"
+    uid = "5f8d0c2e-0000-4000-8000-000000000001"
+    labels = {
+        JOB_NAME_LABEL: job,
+        "job-name": job,
+        "batch.kubernetes.io/controller-uid": uid,
+        "controller-uid": uid,
+    }
+    return Pod(name=f"{job}-x7k2q", labels=labels)
+
+
+_SUBSCRIPTED = re.compile(r"metadata\.(labels|annotations)\['([^']*)'\]")
+
+
+def pod_field(pod: Pod, field_path: str) -> str:
+    """A ``fieldRef``'s value as the kubelet reads it (fieldpath.ExtractFieldPathAsString).
+
+    A subscripted label or annotation the pod lacks is the empty string (the variable is
+    set, and empty). Field paths this simulation does not know are refused.
+    """
+    plain = {"metadata.name": pod.name, "metadata.namespace": pod.namespace}
+    if field_path in plain:
+        return plain[field_path]
+    if field_path == "metadata.uid":
+        return pod.uid
+    match = _SUBSCRIPTED.fullmatch(field_path)
+    if match is None:
+        raise ValueError(f"fieldRef {field_path!r} is not simulated here")
+    values = pod.labels if match.group(1) == "labels" else pod.annotations
+    return values.get(match.group(2), "")
+
+
 def container_env(
-    entries: Sequence[Mapping[str, Any]], secrets: Mapping[str, Mapping[str, str]]
+    entries: Sequence[Mapping[str, Any]],
+    secrets: Mapping[str, Mapping[str, str]],
+    pod: Pod | None = None,
 ) -> dict[str, str]:
-    """The container's variables: ``value`` (expanded by the earlier ones) or ``secretKeyRef``.
+    """The container's variables: ``value`` (expanded by the earlier ones), ``secretKeyRef``
+    or ``fieldRef`` (read from ``pod``).
 
     ``secrets`` maps a Secret's name to its data. Any other ``valueFrom`` is refused
     here, so a snippet that starts using one gets a test of its own.
@@ -210,7 +272,15 @@ def container_env(
         if "valueFrom" not in entry:
             resolved[name] = k8s_expand(entry.get("value", ""), resolved)
             continue
-        ref = entry["valueFrom"]["secretKeyRef"]
+        source = entry["valueFrom"]
+        if set(source) == {"fieldRef"}:
+            if pod is None:
+                raise AssertionError(f"{name} reads the pod ({source}): give the pod")
+            resolved[name] = pod_field(pod, source["fieldRef"]["fieldPath"])
+            continue
+        if set(source) != {"secretKeyRef"}:
+            raise ValueError(f"{name}: valueFrom {sorted(source)} is not simulated here")
+        ref = source["secretKeyRef"]
         data = secrets.get(ref["name"], {})
         if ref["key"] in data:
             resolved[name] = data[ref["key"]]
@@ -225,14 +295,15 @@ def run_like_kubelet(
     env_entries: Sequence[Mapping[str, Any]],
     secrets: Mapping[str, Mapping[str, str]],
     *,
+    pod: Pod,
     home: Path,
     at_utc: datetime,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """Start the container's command as the kubelet would, at ``at_utc`` (faked)."""
+    """Start the container's command in ``pod`` as the kubelet would, at ``at_utc`` (faked)."""
     if working_dir is None:
         raise AssertionError("the container has no workingDir: it would run in the image's")
-    env = container_env(env_entries, secrets)
+    env = container_env(env_entries, secrets, pod)
     argv = [k8s_expand(element, env) for element in command]
     variables = [f"PATH={MINIMAL_PATH}", f"HOME={home}", *(f"{k}={v}" for k, v in env.items())]
     return subprocess.run(
@@ -261,6 +332,11 @@ class Project(Workspace):
     def evidence(self, run_id: str) -> Path:
         return self.evidence_root / file_safe_name(run_id) / "orchestrated_run.json"
 
+    def scheduler(self, run_id: str) -> dict[str, Any] | None:
+        """Who ran the run's last attempt, as its job state file records it."""
+        recorded: dict[str, Any] | None = self.state(run_id)["scheduler"]
+        return recorded
+
     def first_run(self, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
         """``dpone orchestrate run --format json`` from the project directory; must pass."""
         code, report, err = self.orchestrate(*args, env=env)
@@ -279,6 +355,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     root.mkdir()
     home.mkdir()
     return Project(root, home=home)
+
+
+def who(kind: str, name: str | None = None, run_id: str | None = None) -> dict[str, str | None]:
+    """A job state's ``scheduler`` field."""
+    return {"kind": kind, "name": name, "run_id": run_id}
 
 
 def day(text: str) -> datetime:

@@ -4,7 +4,8 @@ cron hands the command part of the line to ``/bin/sh -c`` after its own ``%``
 rule, with almost no environment (``PATH=/usr/bin:/bin``), from the user's home
 directory, once per firing. Each firing here is one day (or one quarter of an
 hour) under a faked clock: each must commit its own logical run, under the one
-lock key of the process, with its evidence next to the first run's.
+lock key of the process, with its evidence next to the first run's, and its job
+state must record cron as the scheduler that ran it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .conftest import (
     cron_command_of,
     day,
     run_like_cron,
+    who,
 )
 
 # -- the cron simulation itself -------------------------------------------------------------
@@ -89,10 +91,11 @@ def _run_ids(project: Project) -> list[str]:
 
 
 def _committed_under_one_key(project: Project, run_ids: list[str], key: str) -> None:
-    """Every run id's job state (a file of its own) committed, and locked under ``key``."""
+    """Every run id's job state (a file of its own) committed, locked under ``key``, by cron."""
     for run_id in run_ids:
         state = project.state(run_id)
         assert (state["run_id"], state["status"], state["lock_key"]) == (run_id, "committed", key)
+        assert state["scheduler"] == who("cron"), run_id
 
 
 def _evidence_of(project: Project, run_id: str) -> dict[str, Any]:
@@ -111,6 +114,8 @@ def test_three_days_of_cron_commit_three_runs_under_one_key(project: Project) ->
     assert entry.schedule == ("0", "2", "*", "*", "*") and entry.stdin is None
     # cron's PATH has no venv: the line names this venv's dpone by its absolute path.
     assert f"{Path(sys.executable).parent / 'dpone'} orchestrate run " in entry.command
+    assert entry.command.endswith(' --execution-date "$(date -u +%F)" --scheduler cron')
+    assert project.scheduler(first["run_id"]) == who("cli")
 
     days = ["2026-11-30", "2026-12-01", "2026-12-02"]
     for date in days:
@@ -137,6 +142,7 @@ def test_three_days_of_cron_commit_three_runs_under_one_key(project: Project) ->
     again = run_like_cron(line, home=project.home, at_utc=day("2026-12-02 14:30"))
     assert again.returncode == 1, again.stdout + again.stderr
     assert "job_state.already_committed" in again.stdout
+    assert "already committed by cron (run id" in again.stdout  # the refusal names cron
     assert _run_ids(project) == [first["run_id"], *expected]
     assert project.state(expected[-1]) == before
 
@@ -161,6 +167,7 @@ def test_percent_signs_survive_crons_percent_rule(project: Project) -> None:
     assert _run_ids(odd) == ["a.b:c+d", run_id]
     _committed_under_one_key(odd, [run_id], "m.orders%daily")
     assert _evidence_of(odd, run_id)["run_id"] == run_id
+    assert odd.scheduler("a.b:c+d") == who("cli")
     assert odd.evidence(run_id).parent.name == "m%2Eorders%25daily_2026_11_30"
     assert (odd.root / first["output_dir"]).parent.resolve() == odd.evidence_root.resolve()
 

@@ -3,9 +3,10 @@
 The definitions file is taken as dpone wrote it into the report and used from
 another directory: ``dagster definitions validate`` loads it, ``dagster asset
 materialize`` runs two partitions (two logical dates, two run ids, both
-committed, with dpone's outcome on the materialization through Dagster Pipes),
-and stopping a run (SIGTERM to the Dagster process only) reaches dpone, which
-records the attempt as ``failed``, never leaving it ``running``.
+committed, with dpone's outcome on the materialization through Dagster Pipes,
+each job state naming Dagster and the Dagster run that ran it), and stopping a
+run (SIGTERM to the Dagster process only) reaches dpone, which records the
+attempt as ``failed``, never leaving it ``running``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import dagster as dg
 import pytest
 
 from tests.support.workspace import Workspace, recorder_command
+
+from .conftest import who
 
 pytestmark = pytest.mark.slow
 
@@ -111,18 +114,25 @@ def test_definitions_load_and_two_partitions_commit_with_metadata(
     with dg.DagsterInstance.get() as instance:
         records = instance.fetch_materializations(dg.AssetKey(["shop", "orders"]), limit=10)
         by_partition = {
-            r.partition_key: r.asset_materialization.metadata
+            r.partition_key: (r.run_id, r.asset_materialization.metadata)
             for r in records.records
             if r.asset_materialization is not None
         }
+        dagster_runs = {run.run_id for run in instance.get_runs()}
     assert sorted(by_partition) == [day1, day2]
-    for day, run_id in zip((day1, day2), run_ids[1:], strict=True):
-        metadata = by_partition[day]
+    assert len(dagster_runs) == 2
+    assert states[0]["scheduler"] == who("cli")  # the first run, from the command line
+    for day, run_id, state in zip((day1, day2), run_ids[1:], states[1:], strict=True):
+        dagster_run_id, metadata = by_partition[day]
         assert metadata["dpone/status"].value == "committed"
         assert metadata["dpone/run_id"].value == run_id
         assert metadata["dpone/lock_key"].value == "shop.orders"
-        job_state = Path(str(metadata["dpone/job_state_file"].value))
-        assert json.loads(job_state.read_text())["status"] == "committed"
+        job_state = json.loads(Path(str(metadata["dpone/job_state_file"].value)).read_text())
+        assert job_state["status"] == "committed"
+        # Who ran it: Dagster, with the id of the Dagster run that materialized the partition.
+        assert dagster_run_id in dagster_runs
+        expected = who("dagster", run_id=dagster_run_id)
+        assert job_state["scheduler"] == state["scheduler"] == expected
 
 
 def test_stopping_the_dagster_run_leaves_the_state_failed(
@@ -151,6 +161,10 @@ def test_stopping_the_dagster_run_leaves_the_state_failed(
     # Pipes forwards the stop as SIGINT; dpone stopped the command and recorded why.
     assert "TerminationSignal" in state["transitions"][-1]["reason"]
     assert not _holder_alive(state)
+    # The failed attempt names the Dagster run that was stopped.
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (dagster_run,) = instance.get_runs()
+    assert state["scheduler"] == who("dagster", run_id=dagster_run.run_id)
 
 
 def _running(ws: Workspace, run_id: str) -> bool:
