@@ -24,8 +24,8 @@ docstrings (``\"\"\"``), colliding CronJob names and DAG ids of distinct process
 volume mounts at one path; relative working directories and Quartz-only cron syntax
 (``?``, ``L``, ``W``, ``#``), which not every scheduler reads, are refused. A bug found
 here is pinned as ``xfail(strict=True)``, which fails (XPASS) the day the bug is fixed,
-so the marker is then removed; one is pinned today: the Dagster file reads the
-deprecated ``context.run_id``.
+so the marker is then removed; none is pinned today (the last one, the Dagster file
+reading the deprecated ``context.run_id``, is fixed).
 """
 
 from __future__ import annotations
@@ -1180,12 +1180,6 @@ def test_dagster_asset_passes_the_partition_and_its_own_run_id(
     assert calls == [{"command": ["dpone", *argv, *tail], "cwd": "/srv/p"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (dpone_core/handoff/dagster.py): the asset reads context.run_id, deprecated "
-    "on AssetExecutionContext ('will be removed in a future release'); context.run.run_id "
-    "is the supported spelling",
-)
 def test_dagster_asset_uses_no_deprecated_context_api() -> None:
     _, calls, caught = materialize_recording(build().dagster_asset, "2026-11-30")
     assert len(calls) == 1

@@ -73,7 +73,7 @@ def dagster_definitions(
         f"        {flag('scheduler')!r},",
         "        'dagster',",
         f"        {flag('scheduler_run_id')!r},",
-        "        context.run_id,",
+        "        context.run.run_id,",
         "    ]",
         "    return pipes_subprocess_client.run(",
         "        command=command, context=context, cwd=WORKING_DIR",
