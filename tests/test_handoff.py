@@ -1087,7 +1087,7 @@ def test_dagster_file_compiles_and_carries_the_command() -> None:
     ]
     assert ast.unparse(command) == (
         "[*COMMAND, '--execution-date', context.partition_key, "
-        "'--scheduler', 'dagster', '--scheduler-run-id', context.run_id]"
+        "'--scheduler', 'dagster', '--scheduler-run-id', context.run.run_id]"
     )
     (run,) = call_named(function, "run")
     assert ast.unparse(run.func) == "pipes_subprocess_client.run"
