@@ -5,10 +5,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/bootstrap.sh"
-# System tools the tests drive for real (cron runs under a faked clock), installed here
-# so that CI on a fresh machine has them.
+# System tools the tests drive for real (cron runs under a faked clock; the Dagster UI is
+# screenshotted with headless Chromium), installed here so CI on a fresh machine has them.
 need=()
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test.sh: need ${need[*]} (apt-get install -y ${need[*]} as root)" >&2
