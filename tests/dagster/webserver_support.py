@@ -118,10 +118,12 @@ def start_server(root: Path, definitions: str, manifests: dict[str, str]) -> Ser
     )
     home = root / "dagster_home"
     home.mkdir()
-    # Dequeue runs every second (default 5 s) to keep the tests short.
+    # Dequeue runs every second (default 5 s) to keep the tests short; no first-visit
+    # "join the community" dialog over the pages the UI tests screenshot.
     (home / "dagster.yaml").write_text(
         "run_coordinator:\n  module: dagster._core.run_coordinator\n"
         "  class: QueuedRunCoordinator\n  config:\n    dequeue_interval_seconds: 1\n"
+        "nux:\n  enabled: false\n"
     )
     srv = Server(root, free_port())
     try:
@@ -252,3 +254,37 @@ def launch_backfill(srv: Server, path: list[str], keys: list[str]) -> str:
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id: str = launched["backfillId"]
     return backfill_id
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _chromium(args: list[str], profile: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium as the machine allows it: no sandbox (root), no network chatter."""
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1600,1000",
+        "--hide-scrollbars",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def screenshot(url: str, out: Path, profile: Path, *, budget_ms: int = 25000) -> str:
+    """A PNG of the page once its scripts ran (virtual time), and the page's text."""
+    shot = _chromium(
+        [f"--virtual-time-budget={budget_ms}", f"--screenshot={out}", url], profile, 180
+    )
+    assert out.is_file(), shot.stderr[-2000:]
+    dom = _chromium([f"--virtual-time-budget={budget_ms}", "--dump-dom", url], profile, 180)
+    return dom.stdout
