@@ -8,6 +8,12 @@ job states and evidence live under ``.dpone/`` next to this file, shared with
 
 Set ``DPONE_MANIFESTS`` to a directory (or ``os.pathsep``-separated manifest files)
 to load other manifests, and ``DPONE_HOME`` to keep ``.dpone/`` elsewhere.
+
+The sensor ``dpone_observation_sensor`` reports runs made outside Dagster (the CLI,
+cron, Airflow) as materializations of these assets (docs/dagster-observe.md). It
+starts RUNNING here, so runs made with ``dpone orchestrate run`` from this
+directory appear in the asset history whenever the Dagster daemon runs
+(``dagster dev`` starts one); the library's default is STOPPED.
 """
 
 import os
@@ -15,7 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dpone_dagster import DponeResource, build_dpone_assets
+from dpone_dagster import DponeResource, build_dpone_assets, build_dpone_observation_sensor
 
 ROOT = Path(__file__).resolve().parent
 MANIFESTS = [
@@ -25,8 +31,13 @@ MANIFESTS = [
 ]
 HOME = Path(os.environ.get("DPONE_HOME", str(ROOT / ".dpone")))
 
+ASSETS = build_dpone_assets(manifests=MANIFESTS)
+
 defs = dg.Definitions(
-    assets=build_dpone_assets(manifests=MANIFESTS),
+    assets=ASSETS,
+    sensors=[
+        build_dpone_observation_sensor(ASSETS, default_status=dg.DefaultSensorStatus.RUNNING)
+    ],
     resources={
         "dpone": DponeResource(
             lock_dir=str(HOME / "locks"),

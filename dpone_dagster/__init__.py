@@ -14,6 +14,7 @@ from dpone_dagster.metadata import (
     METADATA_KEYS,
     RESUME_POLICY_TAG,
 )
+from dpone_dagster.observe import build_dpone_observation_sensor
 from dpone_dagster.process import DponeProcess
 from dpone_dagster.resource import DponeResource
 from dpone_dagster.specs import build_dpone_specs
@@ -29,6 +30,7 @@ __all__ = [
     "DponeProcess",
     "DponeResource",
     "build_dpone_assets",
+    "build_dpone_observation_sensor",
     "build_dpone_specs",
     "dpone_assets",
 ]
