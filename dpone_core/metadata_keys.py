@@ -19,6 +19,7 @@ BLOCKER_DETAILS: Final = "dpone/blocker_details"
 LOCK_KEY: Final = "dpone/lock_key"
 RESUME_POLICY: Final = "dpone/resume_policy"
 DECISION: Final = "dpone/decision"
+SCHEDULER: Final = "dpone/scheduler"
 EXTRACTED_ROWS: Final = "dpone/extracted_rows"
 INSERTED_ROWS: Final = "dpone/inserted_rows"
 UPDATED_ROWS: Final = "dpone/updated_rows"
@@ -58,6 +59,8 @@ METADATA_KEYS: dict[str, str] = {
     LOCK_KEY: "the concurrency key the run locked",
     RESUME_POLICY: "the resume policy the run was admitted under",
     DECISION: "why the run was admitted or refused",
+    SCHEDULER: "who ran the attempt the job state records: cron, airflow (DAG, run), "
+    "dagster (run), kubernetes (Job), cli",
     EXTRACTED_ROWS: "rows read from the source",
     INSERTED_ROWS: "rows inserted into the target",
     UPDATED_ROWS: "rows updated in the target",

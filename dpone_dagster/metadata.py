@@ -33,6 +33,7 @@ from typing import Any, Final
 import dagster as dg
 
 from dpone_core.executor.transfer.target_table import TargetTable, declared_table_name
+from dpone_core.job_state import SchedulerIdentity
 from dpone_core.manifest import PartitionsSpec, TransferProcess
 from dpone_core.metadata_keys import (
     ATTEMPT,
@@ -63,6 +64,7 @@ from dpone_core.metadata_keys import (
     REUSED,
     ROW_COUNT,
     RUN_ID,
+    SCHEDULER,
     STATUS,
     TABLE_NAME,
     TRANSITIONS,
@@ -211,6 +213,9 @@ def report_metadata(
         md.update(_rows_metadata(result, partitioned=window is not None))
     md[DECISION] = _text(report.decision)
     md[BLOCKERS] = _json(list(report.blockers))
+    scheduler = (report.job_state or {}).get("scheduler")
+    if scheduler:
+        md[SCHEDULER] = _text(SchedulerIdentity.model_validate(scheduler).describe())
     if table is not None:
         md.update(_table_metadata(table))
     if window is not None:

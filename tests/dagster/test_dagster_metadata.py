@@ -77,7 +77,11 @@ def _report(**changes: Any) -> OrchestratedRunReport:
             },
         },
         "scheduler_handoff": {},
-        "job_state": {"attempt": 2, "transitions": [{"status": "committed"}]},
+        "job_state": {
+            "attempt": 2,
+            "transitions": [{"status": "committed"}],
+            "scheduler": {"kind": "cron", "name": None, "run_id": None},
+        },
         "job_state_path": "/s/orders_r1.job_state.json",
         "output_dir": "/o/orders_r1",
         "evidence": {
