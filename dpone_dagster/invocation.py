@@ -354,7 +354,8 @@ def _summary(ref: ProcessRef, outcome: ProcessOutcome) -> str:
         f"extracted {rr.get('extracted_rows', 0)}, inserted {rr.get('inserted_rows', 0)}, "
         f"updated {rr.get('updated_rows', 0)}, final {rr.get('final_rows')}"
     )
-    blockers = f"; blockers: {', '.join(report.blockers)}" if report.blockers else ""
+    details = "; ".join(f"{d.code}: {d.message}" for d in report.blocker_details)
+    blockers = f"; blockers: {details}" if details else ""
     again = " (already committed in this Dagster run)" if outcome.reused else ""
     return (
         f"dpone: {ref.label}: {report.status}{again}, run id {report.run_id!r}, {rows}, "
