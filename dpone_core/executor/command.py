@@ -12,7 +12,20 @@ Three properties matter more than convenience here:
   supervisor SIGKILLs the whole group, so a resumed run never overlaps a live tree.
 * **Bounded memory.** Output is drained by reader threads into fixed-size tails; a
   command that prints gigabytes costs a few kilobytes.
-* **No secrets.** Tails and error messages pass through :func:`redact`.
+* **No secrets.** Tails, error messages and live output pass through :func:`redact`.
+
+**Live output.** When an embedder watches command tries
+(:mod:`dpone_core.executor.command_observer`; the Dagster adapter does), each try
+also gets the observer's variables (a Dagster Pipes session of its own) and its
+output lines, redacted, as they arrive, while the tails are kept as always. The CLI
+sets no observer: a command's output stays in the tails, never on dpone's stdout.
+
+**Dagster Pipes variables are not inherited.** ``DAGSTER_PIPES_CONTEXT`` and
+``DAGSTER_PIPES_MESSAGES`` in dpone's own environment belong to dpone's own Pipes
+session (Dagster launched ``dpone orchestrate run``, :mod:`dpone_core.pipes`); a
+command that inherited them would write into that session and clash with dpone's
+report, so they are dropped from the inherited environment. A manifest's ``env:``,
+the request's ``env`` and an observer may still set them.
 
 Known limit: a descendant that starts its own session or process group (``setsid``,
 daemons, shells with job control) leaves the group and is not tracked.
@@ -20,6 +33,7 @@ daemons, shells with job control) leaves the group and is not tracked.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import ctypes
 import os
@@ -29,10 +43,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
+from dpone_core.executor.command_observer import (
+    LINE_BYTES,
+    CommandTry,
+    Stream,
+    command_observer,
+)
 from dpone_core.executor.context import ProcessContext
 from dpone_core.executor.results import ProcessResult
 from dpone_core.manifest import CommandProcess
@@ -52,6 +72,9 @@ KILL_GRACE_SECONDS = 2.0
 _DRAIN_SECONDS = 5.0
 
 _PR_SET_PDEATHSIG = 1
+#: Dagster Pipes' bootstrap variables (``dagster_pipes`` spells them so; dpone_core.pipes,
+#: which may import it, is not importable from here). See the module docstring.
+_PIPES_VARIABLES = frozenset({"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"})
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -156,11 +179,52 @@ def _not_started(argv0: str, error: OSError) -> str:
     return f"command could not start: {argv0}: {error.strerror or error}"
 
 
-class _Tail:
-    """Drain one pipe on a thread, keeping only the last ``_BUFFER_BYTES`` bytes."""
+class _Lines:
+    """Cut a byte stream into redacted whole lines for a watching observer."""
 
-    def __init__(self, stream: IO[bytes], name: str) -> None:
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit: Callable[[str], None] | None = emit
+        self._pending = bytearray()
+        # Incremental: a long line cut inside a UTF-8 sequence is still decoded whole.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, chunk: bytes) -> None:
+        if self._emit is None:
+            return
+        self._pending += chunk
+        end = self._pending.rfind(b"\n") + 1
+        if end == 0 and len(self._pending) >= LINE_BYTES:
+            end = len(self._pending)  # a line that does not end: pass it on in pieces
+        if end:
+            block = bytes(self._pending[:end])
+            del self._pending[:end]
+            self._send(self._decoder.decode(block))
+
+    def close(self) -> None:
+        if self._emit is not None:
+            self._send(self._decoder.decode(bytes(self._pending), final=True))
+            self._pending.clear()
+
+    def _send(self, text: str) -> None:
+        emit = self._emit
+        if not text or emit is None:
+            return
+        text = redact(text)
+        try:
+            emit(text if text.endswith("\n") else text + "\n")
+        except Exception:
+            self._emit = None  # a failing observer never stops the drain
+
+
+class _Tail:
+    """Drain one pipe on a thread, keeping only the last ``_BUFFER_BYTES`` bytes.
+
+    With ``lines``, every chunk is also cut into lines for a watching observer.
+    """
+
+    def __init__(self, stream: IO[bytes], name: str, lines: _Lines | None = None) -> None:
         self._stream = stream
+        self._lines = lines
         self._buffer = bytearray()
         self._dropped = 0
         self._thread = threading.Thread(target=self._drain, name=name, daemon=True)
@@ -175,9 +239,13 @@ class _Tail:
                 if excess > 0:
                     del self._buffer[:excess]
                     self._dropped += excess
+                if self._lines is not None:
+                    self._lines.feed(chunk)
         except (OSError, ValueError):
             pass  # the pipe was closed under us; keep what we have
         finally:
+            if self._lines is not None:
+                self._lines.close()
             with contextlib.suppress(OSError):
                 self._stream.close()
 
@@ -190,6 +258,16 @@ class _Tail:
         if self._dropped == 0 and len(text) <= TAIL_CHARS:
             return text
         return _TRUNCATED + text[-(TAIL_CHARS - len(_TRUNCATED)) :]
+
+
+def _tail(proc: subprocess.Popen[bytes], stream: Stream, watch: CommandTry | None) -> _Tail:
+    pipe = proc.stdout if stream == "stdout" else proc.stderr
+    assert pipe is not None
+    lines = None
+    if watch is not None:
+        output = watch.output
+        lines = _Lines(lambda text: output(stream, text))
+    return _Tail(pipe, f"dpone-{stream}-{proc.pid}", lines)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -268,8 +346,10 @@ def _wait_exited(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
         delay = min(delay * 2, 0.05)
 
 
-def _environment(process: CommandProcess, ctx: ProcessContext) -> dict[str, str]:
-    env = dict(os.environ)
+def _environment(
+    process: CommandProcess, ctx: ProcessContext, extra: Mapping[str, str]
+) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name not in _PIPES_VARIABLES}
     env.update(process.env)
     env.update(ctx.env)  # its secrets were registered when the run started (executor)
     env["DPONE_RUN_ID"] = ctx.run_id
@@ -280,6 +360,7 @@ def _environment(process: CommandProcess, ctx: ProcessContext) -> dict[str, str]
         env["DPONE_PARTITION_START"] = ctx.window_start
     if ctx.window_end is not None:
         env["DPONE_PARTITION_END"] = ctx.window_end
+    env.update(extra)
     return env
 
 
@@ -304,20 +385,33 @@ def run_command(process: CommandProcess, ctx: ProcessContext) -> ProcessResult:
 
     The working directory is ``process.cwd`` relative to the manifest's directory, or
     the manifest's directory itself, so a manifest behaves the same from any scheduler.
+    When an observer watches command tries, the try runs inside ``observer(ctx)``.
     """
+    observer = command_observer()
+    if observer is None:
+        return _run_try(process, ctx, None)
+    with observer(ctx) as watch:
+        result = _run_try(process, ctx, watch)
+        watch.ended(result)
+    return result
+
+
+def _run_try(
+    process: CommandProcess, ctx: ProcessContext, watch: CommandTry | None
+) -> ProcessResult:
     started = time.monotonic()
     argv = list(process.command)
     cwd = ctx.manifest_dir / process.cwd if process.cwd else ctx.manifest_dir
     if not Path(cwd).is_dir():
         return _failed(started, f"working directory not found: {cwd}")
+    env = _environment(process, ctx, watch.env if watch is not None else {})
     try:
-        proc, status_fd = _start_supervised(argv, Path(cwd), _environment(process, ctx))
+        proc, status_fd = _start_supervised(argv, Path(cwd), env)
     except OSError as exc:
         return _failed(started, f"command could not start: {argv[0]}: {exc.strerror or exc}")
 
-    assert proc.stdout is not None and proc.stderr is not None
-    stdout = _Tail(proc.stdout, f"dpone-stdout-{proc.pid}")
-    stderr = _Tail(proc.stderr, f"dpone-stderr-{proc.pid}")
+    stdout = _tail(proc, "stdout", watch)
+    stderr = _tail(proc, "stderr", watch)
     pgid = proc.pid  # start_new_session: the supervisor leads the command's group
     timed_out = False
     try:
