@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 from sqlalchemy.engine import URL
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.pool import NullPool
@@ -79,6 +78,10 @@ class PostgresDialect(Dialect):
     distinct_operator = "IS DISTINCT FROM"
 
     def _sqlalchemy_dialect(self) -> SADialect:
+        # Imported here: SQLAlchemy's PostgreSQL dialects cost ~50 ms to import, which a
+        # SQLite-only transfer never needs (tests/test_import_budget.py).
+        from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
+
         return sa_psycopg.dialect()  # type: ignore[no-untyped-call]
 
     # -- connections ----------------------------------------------------------------------
