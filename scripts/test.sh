@@ -10,6 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 need=()
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v strace >/dev/null 2>&1 || need+=(strace) # fsync order (tests/test_state_durable_before_command.py)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test.sh: need ${need[*]} (apt-get install -y ${need[*]} as root)" >&2
