@@ -41,6 +41,12 @@ SHAPES: dict[str, dict[int, tuple[int, int]]] = {
     "wide": {1000: (50, 20), 3000: (50, 60)},
     "one": {1000: (1, 1000), 3000: (1, 3000)},
 }
+#: ``--quick`` (bench/run_all.py's CI smoke): the same shapes at 1/50 of the size.
+QUICK_SHAPES: dict[str, dict[int, tuple[int, int]]] = {
+    "many": {20: (1, 20), 60: (3, 20)},
+    "wide": {20: (1, 20), 60: (1, 60)},
+    "one": {20: (1, 20), 60: (1, 60)},
+}
 DEFAULT_SLING_PYTHON = "/tmp/dpone-bench-sling/bin/python"
 
 
@@ -179,6 +185,7 @@ def main() -> None:
     parser.add_argument("--sling-python", default=None, help="interpreter with dagster-sling")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated shapes")
     parser.add_argument("--dpone-only", action="store_true", help="skip the Sling column")
+    parser.add_argument("--quick", action="store_true", help="20 and 60 processes (smoke)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,6 +195,7 @@ def main() -> None:
         print(json.dumps(worker(args.paths)))
         return
 
+    shapes = QUICK_SHAPES if args.quick else SHAPES
     sling_python = args.sling_python
     if args.dpone_only:
         sling_python = None
@@ -203,7 +211,7 @@ def main() -> None:
     print(f"{'':<24} | {'(build + snapshot + serialize)':<30} | {'dpone':>7} {'sling':>7} |")
     results: dict[tuple[str, int], dict[str, Any]] = {}
     for shape in args.shapes.split(","):
-        for procs, (manifests, per) in SHAPES[shape].items():
+        for procs, (manifests, per) in shapes[shape].items():
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(tmp)
                 dpone = _measure(
@@ -226,9 +234,10 @@ def main() -> None:
             )
     print()
     for shape in args.shapes.split(","):
-        small, large = results[(shape, 1000)], results[(shape, 3000)]
+        low, high = sorted(shapes[shape])
+        small, large = results[(shape, low)], results[(shape, high)]
         growth = large["dpone"]["total"] / small["dpone"]["total"]
-        line = f"{shape}: 3,000 / 1,000 processes: dpone {growth:.2f}x"
+        line = f"{shape}: {high:,} / {low:,} processes: dpone {growth:.2f}x"
         if small["sling"] and large["sling"]:
             line += f", sling {large['sling']['total'] / small['sling']['total']:.2f}x"
         print(line + " (linear = 3.0x; goal for dpone <= 3.5x)")

@@ -128,13 +128,14 @@ def bench_locks(seconds: float, root: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--lock-seconds", type=float, default=2.0, help="lock benchmark length")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base, help_ms = bench_cold_start(args.runs)
         direct, orchestrated = bench_overhead(args.runs, root)
         instant_direct, instant_orchestrated = bench_orchestration_only(args.runs * 3, root)
-        bare_rate, lock_rate = bench_locks(2.0, root)
+        bare_rate, lock_rate = bench_locks(args.lock_seconds, root)
     print("| benchmark | baseline | dpone | ratio | difference |")
     print("|---|---|---|---|---|")
     print(

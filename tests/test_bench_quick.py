@@ -1,0 +1,37 @@
+"""`bench/run_all.py --quick` runs every benchmark on small sizes, so no bench ever rots.
+
+Not a timing test: only that each bench runs to the end and prints its side-by-side table.
+A row that cannot run here (a reference peer not installed) is a row in the bench's output.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_bench_runs_quick() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    for title in (
+        "CLI end to end",
+        "orchestration",
+        "backends: local files vs PostgreSQL",
+        "transfers",
+        "Dagster definitions vs dagster-sling",
+    ):
+        assert f"=== {title}" in out, out
+    assert out.count(": exit 0,") == 5, out  # every bench ran (PostgreSQL is there in CI)
+    assert "| `orchestrate run`, no-op `command` run |" in out
+    assert "sqlite->sqlite append" in out and "peak RSS" in out
+    assert out.rstrip().endswith("all benchmarks ran")
