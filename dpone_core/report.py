@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dpone_core.blockers import BlockerDetail
+from dpone_core.clock import parse_utc
+
+if TYPE_CHECKING:
+    from dpone_core.job_state import JobState
 
 SCHEMA_VERSION = 1
 
@@ -45,6 +49,42 @@ class OrchestratedRunReport(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @classmethod
+    def of_committed_state(
+        cls, state: JobState, *, location: str, resume_policy: str, decision: str
+    ) -> OrchestratedRunReport:
+        """The report of a committed run rebuilt from its job state alone.
+
+        For a reader whose evidence files are gone or elsewhere (moved by an operator,
+        written on another host): times from the state's last attempt, no handoff.
+        """
+        started = next(
+            (t.at for t in reversed(state.transitions) if t.status.value == "started"),
+            state.started_at,
+        )
+        duration = (parse_utc(state.updated_at) - parse_utc(started)).total_seconds()
+        return cls(
+            passed=True,
+            status="committed",
+            run_id=state.run_id,
+            process=state.process,
+            selector=state.selector,
+            manifest_path=state.manifest_path,
+            lock_key=state.lock_key,
+            lock_acquired=True,
+            stale_lock_replaced=False,
+            resume_policy=resume_policy,
+            decision=decision,
+            run_result=state.run_result,
+            scheduler_handoff={},
+            job_state=state.to_dict(),
+            job_state_path=location,
+            output_dir=state.output_dir,
+            started_at=started,
+            finished_at=state.updated_at,
+            duration_seconds=round(max(0.0, duration), 6),
+        )
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

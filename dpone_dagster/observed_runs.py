@@ -39,10 +39,8 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_core.clock import parse_utc
 from dpone_core.evidence import read_latest_report
 from dpone_core.job_state import JobState
-from dpone_core.lifecycle import JobStatus
 from dpone_core.logical_run import manifest_identity
 from dpone_core.metadata_keys import ATTEMPT
 from dpone_core.naming import file_safe_name
@@ -325,30 +323,10 @@ def _found_at(
 
 
 def _report_from_state(state: JobState, location: str) -> OrchestratedRunReport:
-    started = next(
-        (t.at for t in reversed(state.transitions) if t.status is JobStatus.STARTED),
-        state.started_at,
-    )
-    duration = max(0.0, (parse_utc(state.updated_at) - parse_utc(started)).total_seconds())
-    return OrchestratedRunReport(
-        passed=True,
-        status="committed",
-        run_id=state.run_id,
-        process=state.process,
-        selector=state.selector,
-        manifest_path=state.manifest_path,
-        lock_key=state.lock_key,
-        lock_acquired=True,
-        stale_lock_replaced=False,
+    return OrchestratedRunReport.of_committed_state(
+        state,
+        location=location,
         resume_policy="unknown",
         decision="committed outside Dagster; reported from the job state (its evidence "
         f"report was not found under {state.output_dir})",
-        run_result=state.run_result,
-        scheduler_handoff={},
-        job_state=state.to_dict(),
-        job_state_path=location,
-        output_dir=state.output_dir,
-        started_at=started,
-        finished_at=state.updated_at,
-        duration_seconds=round(duration, 6),
     )

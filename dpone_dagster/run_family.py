@@ -93,25 +93,10 @@ def _report_from_state(
     state: JobState, store: JobStateStore, policy: ResumePolicy
 ) -> OrchestratedRunReport:
     """A report of a committed state whose evidence files are gone (moved by an operator)."""
-    return OrchestratedRunReport(
-        passed=True,
-        status="committed",
-        run_id=state.run_id,
-        process=state.process,
-        selector=state.selector,
-        manifest_path=state.manifest_path,
-        lock_key=state.lock_key,
-        lock_acquired=False,
-        stale_lock_replaced=False,
+    return OrchestratedRunReport.of_committed_state(
+        state,
+        location=store.location(state.run_id),
         resume_policy=policy.value,
         decision="already committed in this Dagster run; rebuilt from the job state "
         "(the evidence reports were not found)",
-        run_result=state.run_result,
-        scheduler_handoff={},
-        job_state=state.to_dict(),
-        job_state_path=store.location(state.run_id),
-        output_dir=state.output_dir,
-        started_at=state.started_at,
-        finished_at=state.updated_at,
-        duration_seconds=0.0,
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dpone_core.cli_flags import flag
 from dpone_core.handoff.names import airflow_id, python_identifier, qualified
-from dpone_core.handoff.shell import jinja_inert_word
+from dpone_core.handoff.shell import env_comment, jinja_inert_word
 from dpone_core.schedule import Period
 
 __all__ = ["airflow_dag", "airflow_task", "default_dag_id"]
@@ -48,14 +48,6 @@ def _bash_command(command: list[str], working_dir: str | None, period: Period) -
     return cd + " ".join(words)
 
 
-def _env_comment(env_refs: dict[str, str]) -> list[str]:
-    if not env_refs:
-        return []
-    lines = ["# Environment variables the run reads (set them on the Airflow workers;"]
-    lines.append("# their values never appear here):")
-    return lines + [f"#   {env_name}: {desc!r}" for env_name, desc in env_refs.items()]
-
-
 def _operator(
     name: str, command: list[str], working_dir: str | None, period: Period, indent: str
 ) -> list[str]:
@@ -81,7 +73,7 @@ def airflow_task(
         f"# dpone scheduler handoff: Airflow task for process {name!r} of {namespace!r}.",
         "# Paste it inside a `with DAG(...)` block (airflow_dag is a complete DAG file).",
         "# The command's exit code is the task's result: non-zero fails the task.",
-        *_env_comment(env_refs),
+        *env_comment(env_refs, "on the Airflow workers"),
         *_IMPORT_BASH_OPERATOR,
         "",
         *_operator(name, command, working_dir, period, ""),
@@ -118,7 +110,7 @@ def airflow_dag(
         "",
         *_IMPORT_BASH_OPERATOR,
         "",
-        *_env_comment(env_refs),
+        *env_comment(env_refs, "on the Airflow workers"),
         "with DAG(",
         f"    dag_id={dag_id!r},",
         f"    schedule=CronTriggerTimetable({schedule!r}, timezone='UTC'),",

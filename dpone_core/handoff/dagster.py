@@ -16,17 +16,10 @@ from __future__ import annotations
 
 from dpone_core.cli_flags import flag
 from dpone_core.handoff.names import python_identifier
+from dpone_core.handoff.shell import env_comment
 from dpone_core.schedule import Period
 
 __all__ = ["dagster_definitions"]
-
-
-def _env_comment(env_refs: dict[str, str]) -> list[str]:
-    if not env_refs:
-        return []
-    lines = ["# Environment variables the run reads (set them where the code server and run"]
-    lines.append("# workers run; their values never appear here):")
-    return lines + [f"#   {env_name}: {desc!r}" for env_name, desc in env_refs.items()]
 
 
 def dagster_definitions(
@@ -52,7 +45,7 @@ def dagster_definitions(
         "",
         "import dagster as dg",
         "",
-        *_env_comment(env_refs),
+        *env_comment(env_refs, "where the code server and run workers run"),
         f"COMMAND = {command!r}",
         f"WORKING_DIR = {working_dir!r}",
         "PARTITIONS = dg.TimeWindowPartitionsDefinition(",

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 import shlex
 
-__all__ = ["check_text", "force_quote", "jinja_inert_word", "needs_ansi_c", "one_line_word"]
+__all__ = [
+    "check_text",
+    "env_comment",
+    "force_quote",
+    "jinja_inert_word",
+    "needs_ansi_c",
+    "one_line_word",
+]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
@@ -70,3 +77,12 @@ def jinja_inert_word(text: str) -> str:
         if piece:
             out.append(force_quote(piece))
     return "".join(out)
+
+
+def env_comment(env_refs: dict[str, str], where: str) -> list[str]:
+    """Python comment lines naming the variables a run reads (names, never values)."""
+    if not env_refs:
+        return []
+    lines = [f"# Environment variables the run reads (set them {where};"]
+    lines.append("# their values never appear here):")
+    return lines + [f"#   {env_name}: {desc!r}" for env_name, desc in env_refs.items()]

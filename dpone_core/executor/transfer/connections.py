@@ -33,6 +33,7 @@ from dpone_core.executor.transfer.dialects import (
 from dpone_core.executor.transfer.dialects.sqlite import SQLITE_BUSY_TIMEOUT
 from dpone_core.executor.transfer.errors import TransferFailed, describe_exception
 from dpone_core.executor.transfer.names import TableName
+from dpone_core.manifest import LoadedManifest, resolved_connections
 from dpone_core.redact import redact, redact_url
 
 if TYPE_CHECKING:
@@ -286,3 +287,16 @@ def open_endpoint(
             f"cannot prepare {endpoint.label}: {describe_exception(exc)}"
         ) from None
     return endpoint
+
+
+def open_target_for_reading(loaded: LoadedManifest, selector: str, connection: str) -> Endpoint:
+    """The process's target, read-only: what checks and catalogs read after a load."""
+    return open_endpoint(
+        "target",
+        selector,
+        connection,
+        resolved_connections(loaded),
+        manifest=str(loaded.path),
+        base_dir=loaded.path.parent,
+        read_only=True,
+    )

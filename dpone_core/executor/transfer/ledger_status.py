@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dpone_core.manifest import TransferProcess, load_manifest, resolved_connections
+from dpone_core.manifest import TransferProcess, load_manifest
 from dpone_core.redact import redact
 
 __all__ = ["LedgerLookup", "ledger_status"]
@@ -30,7 +30,7 @@ def ledger_status(manifest_path: str, selector: str, load_id: str) -> LedgerLook
     Never raises for a database problem: an unreachable target is an answer
     ("cannot open the target ..."), so a check fails instead of crashing.
     """
-    from dpone_core.executor.transfer.connections import open_endpoint
+    from dpone_core.executor.transfer.connections import open_target_for_reading
     from dpone_core.executor.transfer.ledger import LEDGER_TABLE, find_load
     from dpone_core.executor.transfer.names import TableName
 
@@ -42,15 +42,7 @@ def ledger_status(manifest_path: str, selector: str, load_id: str) -> LedgerLook
         process.target.table, file=str(loaded.path), field=f"processes.{selector}.target.table"
     ).sibling(LEDGER_TABLE)
     try:
-        target = open_endpoint(
-            "target",
-            selector,
-            process.target.connection,
-            resolved_connections(loaded),
-            manifest=str(loaded.path),
-            base_dir=loaded.path.parent,
-            read_only=True,
-        )
+        target = open_target_for_reading(loaded, selector, process.target.connection)
     except Exception as exc:
         reason = redact(f"cannot open the target to read the ledger: {exc}")
         return LedgerLookup(None, reason, readable=False)

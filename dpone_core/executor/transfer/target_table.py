@@ -40,7 +40,7 @@ class TargetTable:
 
 def target_table(manifest_path: str, selector: str) -> TargetTable:
     """The target of ``selector``'s transfer; never raises for a database problem."""
-    from dpone_core.executor.transfer.connections import open_endpoint
+    from dpone_core.executor.transfer.connections import open_target_for_reading
     from dpone_core.executor.transfer.introspect import describe_target
     from dpone_core.executor.transfer.names import TableName
 
@@ -51,15 +51,7 @@ def target_table(manifest_path: str, selector: str) -> TargetTable:
     where = f"processes.{selector}.target.table"
     name = TableName.parse(process.target.table, file=str(loaded.path), field=where)
     try:
-        target = open_endpoint(
-            "target",
-            selector,
-            process.target.connection,
-            resolved_connections(loaded),
-            manifest=str(loaded.path),
-            base_dir=loaded.path.parent,
-            read_only=True,
-        )
+        target = open_target_for_reading(loaded, selector, process.target.connection)
     except Exception as exc:
         return TargetTable(None, problem=redact(f"cannot open the target: {exc}"))
     try:
