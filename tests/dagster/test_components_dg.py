@@ -266,5 +266,5 @@ def test_dg_dev_serves_the_example_and_materializes_an_asset(tmp_path: Path) -> 
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=10)
-    states = list((tmp_path / ".dpone" / "orchestration-state").glob("orders_*.job_state.json"))
+    states = list((tmp_path / ".dpone" / "orchestration-state").glob("shop%2Eorders_*.job_state.json"))
     assert [json.loads(s.read_text())["status"] for s in states] == ["committed"]
