@@ -266,5 +266,6 @@ def test_dg_dev_serves_the_example_and_materializes_an_asset(tmp_path: Path) -> 
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=10)
-    states = list((tmp_path / ".dpone" / "orchestration-state").glob("shop%2Eorders_*.job_state.json"))
+    state_dir = tmp_path / ".dpone" / "orchestration-state"
+    states = list(state_dir.glob("shop%2Eorders_*.job_state.json"))  # shop.orders_<run>
     assert [json.loads(s.read_text())["status"] for s in states] == ["committed"]
