@@ -48,6 +48,23 @@ def test_command_sees_its_running_state(ws: Workspace) -> None:
     assert ws.state("r1")["status"] == "committed"
 
 
+def _joined(lines: list[str]) -> list[str]:
+    """strace's lines, a call interrupted by another process's ("<unfinished ...>") joined
+    with its "<... resumed>" line, at the place where it completed."""
+    pending: dict[str, str] = {}
+    out: list[str] = []
+    for line in lines:
+        pid, call = line.split(None, 1)  # strace pads short pids
+        if call.endswith("<unfinished ...>"):
+            pending[pid] = call.removesuffix("<unfinished ...>").rstrip()
+            continue
+        resumed = re.match(r"<\.\.\. \w+ resumed>\s?(.*)$", call)
+        if resumed and pid in pending:
+            call = pending.pop(pid) + resumed.group(1)
+        out.append(f"{pid} {call}")
+    return out
+
+
 def test_state_fsynced_and_renamed_durably_before_the_command_execs(ws: Workspace) -> None:
     strace = shutil.which("strace")
     assert strace, "strace is needed (scripts/test.sh installs it: apt-get install -y strace)"
@@ -61,13 +78,13 @@ def test_state_fsynced_and_renamed_durably_before_the_command_execs(ws: Workspac
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((ws.root / "seen.json").read_text())["status"] == "running"
 
-    lines = trace.read_text().splitlines()
-    orchestrator = lines[0].split(" ", 1)[0]  # the first line is the CLI's own execve
+    lines = _joined(trace.read_text().splitlines())
+    orchestrator = lines[0].split(None, 1)[0]  # the first line is the CLI's own execve
     state_dir = str(ws.state_dir.resolve())
     tmp = re.compile(re.escape(state_dir) + r"/\.r1\.job_state\.json\.[^>]+\.tmp>")
     events: list[tuple[int, str]] = []
     for i, line in enumerate(lines):
-        pid, call = line.split(" ", 1)
+        pid, call = line.split(None, 1)  # strace pads short pids
         if (
             pid == orchestrator
             and call.startswith(("fsync(", "fdatasync("))
