@@ -20,6 +20,7 @@ LOCK_KEY: Final = "dpone/lock_key"
 RESUME_POLICY: Final = "dpone/resume_policy"
 DECISION: Final = "dpone/decision"
 SCHEDULER: Final = "dpone/scheduler"
+REGISTRY_ENTRY: Final = "dpone/registry_entry"
 EXTRACTED_ROWS: Final = "dpone/extracted_rows"
 INSERTED_ROWS: Final = "dpone/inserted_rows"
 UPDATED_ROWS: Final = "dpone/updated_rows"
@@ -59,6 +60,7 @@ METADATA_KEYS: dict[str, str] = {
     LOCK_KEY: "the concurrency key the run locked",
     RESUME_POLICY: "the resume policy the run was admitted under",
     DECISION: "why the run was admitted or refused",
+    REGISTRY_ENTRY: "where the run's run-registry entry is (a registry is configured)",
     SCHEDULER: "who ran the attempt the job state records: cron, airflow (DAG, run), "
     "dagster (run), kubernetes (Job), cli",
     EXTRACTED_ROWS: "rows read from the source",

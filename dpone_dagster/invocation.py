@@ -60,6 +60,7 @@ from dpone_dagster.metadata import RESUME_POLICY_TAG, report_metadata
 from dpone_dagster.partitions import PartitionWindow
 from dpone_dagster.process_ref import ProcessRef, selected_refs
 from dpone_dagster.progress import LogStream
+from dpone_dagster.registry_link import register_committed
 from dpone_dagster.run_config import RUN_CONFIG_RESUME_POLICY
 from dpone_dagster.run_family import (
     committed_report,
@@ -91,6 +92,8 @@ class InvocationSettings:
     retry_backoff_seconds: float
     #: The policy when the run has no :data:`~dpone_dagster.metadata.RESUME_POLICY_TAG`.
     resume_policy: str
+    #: Where committed runs are registered (docs/operations.md), or None.
+    registry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,8 @@ class DponeInvocation:
         fresh = report.passed and not outcome.reused
         table = target_table(ref.manifest_path, ref.selector) if fresh and ref.is_transfer else None
         metadata = report_metadata(report, window=window, reused=outcome.reused, table=table)
+        if fresh:
+            metadata.update(register_committed(report, self.settings.registry, self.context.log))
         self.context.log.info(redact(_summary(ref, outcome)))
         if fresh:
             yield from outcome.command.results(self.context, ref.asset_key, metadata)

@@ -80,6 +80,12 @@ class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         "(re-executions of the same run always resume). Override per run with the run tag "
         f"{RESUME_POLICY_TAG}.",
     )
+    registry: str | None = Field(
+        default=None,
+        description="Register committed runs in this run registry (a directory, or "
+        "'postgresql' for the backend's table) and link the entry in the metadata "
+        "(docs/operations.md).",
+    )
 
     # -- where locks and job states live ------------------------------------------------
     def orchestration_backend(self) -> Backend:
@@ -107,6 +113,7 @@ class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             retry_attempts=self.retry_attempts,
             retry_backoff_seconds=self.retry_backoff_seconds,
             resume_policy=self.resume_policy,
+            registry=_registry_location(self.registry),
         )
         return DponeInvocation(context, settings, self.orchestration_backend())
 
@@ -151,3 +158,12 @@ class DponeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         even when a sibling fails; the step then ends with ``dagster.Failure``.
         """
         yield from self.invocation(context).results()
+
+
+def _registry_location(registry: str | None) -> str | None:
+    """A registry directory made absolute (as the state dirs are); PostgreSQL as given."""
+    if registry is None:
+        return None
+    from dpone_core.ops.registry_select import is_postgres_registry
+
+    return registry if is_postgres_registry(registry) else str(absolute_dir(registry))

@@ -63,6 +63,7 @@ _COMMENTED = """\
   #   retry_attempts: 0
   #   retry_backoff_seconds: 0
   #   resume_policy: fail     # fail | resume | restart
+  #   registry: null          # a run-registry directory, or postgresql (docs/operations.md)
   #   backend: null           # files | postgresql (default: postgresql when the DSN is set)
   #   backend_dsn_env: null   # variable holding the PostgreSQL DSN (DPONE_ORCHESTRATION_DSN)
 """

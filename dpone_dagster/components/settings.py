@@ -236,6 +236,13 @@ class DponeResourceSettings(dg.Resolvable, dg.Model):
             "(the run tag dpone/resume_policy overrides it per run)."
         ),
     ] = "fail"
+    registry: Annotated[
+        str | None,
+        doc(
+            "Register committed runs in this run registry (a directory, relative to this "
+            "file, or 'postgresql') and link each entry in the metadata."
+        ),
+    ] = None
     backend: Annotated[
         Literal["files", "postgresql"] | None,
         doc(
@@ -284,10 +291,16 @@ class DponeResourceSettings(dg.Resolvable, dg.Model):
             "retry_attempts": self.retry_attempts,
             "retry_backoff_seconds": self.retry_backoff_seconds,
             "resume_policy": self.resume_policy,
+            "registry": self._registry(base),
             "backend": self._backend(),
         }
         key = tuple((name, f"{type(value).__name__}:{value!r}") for name, value in fields.items())
         return _RESOURCES.setdefault(key, DponeResource(**fields))
+
+    def _registry(self, base: Path) -> str | None:
+        if self.registry is None or self.registry == "postgresql":
+            return self.registry
+        return str(resolve_path(base, self.registry))
 
     @staticmethod
     def _dir(base: Path, value: str | None, default: Path) -> Path:
