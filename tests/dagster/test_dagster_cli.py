@@ -58,7 +58,7 @@ def test_workspace_yaml_loads_the_code_location(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert set(listed.stdout.split()) == {
         "reporting/daily_orders",
-        "shop/refresh_report",
+        "command/shop/refresh_report",
         "warehouse/landing_customers",
         "warehouse/landing_orders",
         "warehouse/landing_products",
@@ -83,13 +83,13 @@ def test_dagster_asset_materialize_from_the_command_line(tmp_path: Path) -> None
         "-f",
         "definitions.py",
         "--select",
-        "warehouse/landing_products,shop/refresh_report",
+        "warehouse/landing_products,command/shop/refresh_report",
         env=env,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "warehouse/landing_products (process 'products'): committed" in out
-    assert "shop/refresh_report (process 'refresh_report'): committed" in out
+    assert "command/shop/refresh_report (process 'refresh_report'): committed" in out
     assert query(root / "data" / "warehouse.db", "select count(*) from landing_products") == [(50,)]
     states = sorted(
         p.name for p in (root / ".dpone" / "orchestration-state").glob("*.job_state.json")
@@ -129,7 +129,7 @@ def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -
     assert init.returncode == 0, init.stderr
     procs = [
         subprocess.Popen(
-            [DAGSTER, "asset", "materialize", "-f", "defs.py", "--select", "pool/slow"],
+            [DAGSTER, "asset", "materialize", "-f", "defs.py", "--select", "command/pool/slow"],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
@@ -150,7 +150,7 @@ def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -
                 proc.kill()
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     joined = "\n".join(outputs)
-    assert joined.count("pool/slow (process 'slow'): committed") == 2
+    assert joined.count("command/pool/slow (process 'slow'): committed") == 2
     assert "lock.concurrent_run" not in joined
     assert "blocked by limit for pool shared" in joined
     assert time.monotonic() - started >= 8  # the two 4-second runs did not overlap

@@ -79,7 +79,7 @@ def test_command_metadata_reaches_the_materialization(ws: Workspace) -> None:
     result = run(build_dpone_assets([manifest]), ws, instance=instance)
     assert result.success
     mats = materializations(result)
-    for asset in ("shop/load", "shop/publish"):
+    for asset in ("command/shop/load", "command/shop/publish"):
         (md,) = mats[asset]
         assert md["rows_written"] == 42
         # One session per process: the command sees its own asset, in a two-asset step.
@@ -109,7 +109,7 @@ def test_a_partitioned_command_sees_its_partition(ws: Workspace) -> None:
     manifest = ws.write_manifest({"daily": process}, name="p.yml")
     result = run(build_dpone_assets([manifest]), ws, partition_key="2026-11-02")
     assert result.success
-    (md,) = materializations(result)["p/daily"]
+    (md,) = materializations(result)["command/p/daily"]
     assert md["seen_partition"] == "2026-11-02" == md["dpone/partition_key"]
     assert md["seen_start"] == "2026-11-02T00:00:00+00:00"
 
@@ -128,7 +128,7 @@ def test_only_the_committed_try_counts(ws: Workspace) -> None:
         resource_overrides={"retry_attempts": 1},
     )
     assert result.success
-    (md,) = materializations(result)["shop/load"]
+    (md,) = materializations(result)["command/shop/load"]
     assert md["dpone/tries"] == 2
     assert (md["rows_written"], md["seen_try"]) == (42, 2)  # try 1 reported -1: discarded
     messages = _messages(instance, result.run_id)
@@ -163,7 +163,7 @@ def test_dpone_keys_win_over_the_command(ws: Workspace) -> None:
     manifest = ws.write_manifest({"load": {"kind": "command", "command": script}}, name="s.yml")
     instance = dg.DagsterInstance.ephemeral()
     result = run(build_dpone_assets([manifest]), ws, instance=instance)
-    (md,) = materializations(result)["s/load"]
+    (md,) = materializations(result)["command/s/load"]
     assert md["dpone/status"] == "committed" and "dpone/mine" not in md
     assert md["rows_written"] == 7
     (warning,) = [m for m in _messages(instance, result.run_id) if "dpone sets itself" in m]
@@ -205,7 +205,7 @@ def test_declared_checks_are_recorded_and_others_warned_about(ws: Workspace) -> 
         instance=instance,
     )
     assert result.success
-    (evaluation,) = check_evaluations(result)["shop/load"]
+    (evaluation,) = check_evaluations(result)["command/shop/load"]
     assert evaluation.check_name == "rows_match" and evaluation.passed
     assert evaluation.metadata["checked_rows"].value == 42
     messages = _messages(instance, result.run_id)
@@ -238,7 +238,7 @@ def test_command_pipes_metadata_is_redacted(ws: Workspace, monkeypatch: pytest.M
     instance = dg.DagsterInstance.ephemeral()
     result = run(build_dpone_assets([manifest]), ws, instance=instance)
     assert result.success
-    (md,) = materializations(result)["s/load"]
+    (md,) = materializations(result)["command/s/load"]
     assert md["token"] == "***"
     assert secret not in json.dumps(md["nested"])
     logs = instance.all_logs(result.run_id)
@@ -321,7 +321,7 @@ def test_command_output_reaches_the_compute_logs_live(
     assert "first line err" in stderr and "first line err" not in stdout
     assert "secret ***" in stdout and secret not in stdout + stderr
     # The report still keeps the tails.
-    (md,) = materializations(result)["s/slow"]
+    (md,) = materializations(result)["command/s/slow"]
     assert "later line 2" in md["dpone/report"]
     assert secret not in md["dpone/report"]
 
@@ -402,8 +402,8 @@ def test_the_docs_example_runs_as_written(ws: Workspace, monkeypatch: pytest.Mon
         [namespace["reports"]], resources={"dpone": resource(ws)}, instance=instance
     )
     assert result.success
-    (md,) = materializations(result)["reports/report_rows"]
+    (md,) = materializations(result)["command/reports/report_rows"]
     assert md["rows_written"] == 42 and md["dpone/status"] == "committed"
-    (evaluation,) = check_evaluations(result)["reports/report_rows"]
+    (evaluation,) = check_evaluations(result)["command/reports/report_rows"]
     assert evaluation.check_name == "rows_positive" and evaluation.passed
     assert "wrote 42 rows" in _messages(instance, result.run_id)

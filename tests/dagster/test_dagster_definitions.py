@@ -68,7 +68,7 @@ def test_default_specs(ws: Workspace) -> None:
     specs = {spec.key.to_user_string(): spec for a in assets for spec in a.specs}
     assert set(specs) == {
         "warehouse/landing_orders",
-        "shop/notify",
+        "command/shop/notify",
         "reporting/analytics/daily_orders",
         "reporting/adhoc",
     }
@@ -94,7 +94,7 @@ def test_default_specs(ws: Workspace) -> None:
     assert md["dpone/manifest_sha256"] and str(md["dpone/manifest"]).endswith("shop.yml")
     assert md["dagster/table_name"] == "wh.public.landing_orders"  # database.schema.table
 
-    notify = specs["shop/notify"]
+    notify = specs["command/shop/notify"]
     assert notify.kinds == {"dpone", "command"} and not list(notify.deps)
     assert specs["reporting/analytics/daily_orders"].kinds == {"dpone", "sqlite"}
     assert not list(specs["reporting/adhoc"].deps)  # a query names no table
@@ -174,8 +174,8 @@ def test_same_selector_in_two_manifests_gets_two_run_ids(ws: Workspace) -> None:
     result = run(build_dpone_assets([one, two]), ws)
     assert result.success
     mats = materializations(result)
-    assert mats["one/sync"][0]["dpone/run_id"] == f"one.sync_{result.run_id}"
-    assert mats["two/sync"][0]["dpone/run_id"] == f"two.sync_{result.run_id}"
+    assert mats["command/one/sync"][0]["dpone/run_id"] == f"one.sync_{result.run_id}"
+    assert mats["command/two/sync"][0]["dpone/run_id"] == f"two.sync_{result.run_id}"
 
     class BareSelector(DagsterDponeTranslator):
         def get_run_id_prefix(self, process: DponeProcess) -> str:
@@ -204,10 +204,11 @@ def test_pools_follow_concurrency_keys_and_split_the_manifest(ws: Workspace) -> 
         tuple(sorted(k.to_user_string() for k in a.keys)): (a.op.name, a.op.pool, a.partitions_def)
         for a in assets
     }
-    assert set(by_keys) == {("pools/a", "pools/b"), ("pools/c",), ("pools/d",)}
-    assert by_keys[("pools/a", "pools/b")][:2] == ("dpone_pools__warehouse", "warehouse")
-    assert by_keys[("pools/c",)][:2] == ("dpone_pools__default", None)
-    name, pool, partitions = by_keys[("pools/d",)]
+    a, b, c, d = (f"command/pools/{name}" for name in "abcd")
+    assert set(by_keys) == {(a, b), (c,), (d,)}
+    assert by_keys[(a, b)][:2] == ("dpone_pools__warehouse", "warehouse")
+    assert by_keys[(c,)][:2] == ("dpone_pools__default", None)
+    name, pool, partitions = by_keys[(d,)]
     assert (name, pool) == ("dpone_pools__daily", None) and partitions is not None
     assert all(a.can_subset for a in assets)
     assert len({a.op.name for a in assets}) == 3
@@ -228,7 +229,7 @@ def test_decorator_refuses_mixed_pools_and_select_splits(ws: Workspace) -> None:
     def only_b(context: dg.AssetExecutionContext, dpone: DponeResource) -> Iterator[Any]:
         yield from dpone.materialize(context)
 
-    assert only_b.keys == {dg.AssetKey(["mixed", "b"])}
+    assert only_b.keys == {dg.AssetKey(["command", "mixed", "b"])}
     assert only_b.op.pool == "k2" and only_b.op.name == "only_b"
     with pytest.raises(ValueError, match="no process named 'zzz'"):
         dpone_assets(manifest=manifest, select=["zzz"])
@@ -240,7 +241,7 @@ def test_check_specs_have_explicit_asset_keys(ws: Workspace) -> None:
     check_keys = set(assets.check_keys)
     assert check_keys == {
         dg.AssetCheckKey(dg.AssetKey(["warehouse", "landing_orders"]), "dpone_committed"),
-        dg.AssetCheckKey(dg.AssetKey(["shop", "notify"]), "dpone_committed"),
+        dg.AssetCheckKey(dg.AssetKey(["command", "shop", "notify"]), "dpone_committed"),
     }
     (without,) = build_dpone_assets([shop], checks=False)
     assert not set(without.check_keys)
@@ -321,7 +322,7 @@ def test_declared_deps_give_lineage_to_queries_and_commands(ws: Workspace) -> No
     ).resolve_asset_graph()
     summary = dg.AssetKey(["warehouse", "summary"])
     assert graph.get(summary).parent_keys == {dg.AssetKey(["warehouse", "landing_orders"])}
-    assert graph.get(dg.AssetKey(["deps", "report"])).parent_keys == {
+    assert graph.get(dg.AssetKey(["command", "deps", "report"])).parent_keys == {
         summary,
         dg.AssetKey(["warehouse", "mart", "daily"]),
     }
@@ -374,5 +375,5 @@ def test_translator_sets_automation_conditions_and_partitions(ws: Workspace) -> 
     assert assets.partitions_def == dg.DailyPartitionsDefinition(start_date="2026-11-01")
     result = run([assets], ws, partition_key="2026-11-03")
     assert result.success
-    (md,) = materializations(result)["auto/job"]
+    (md,) = materializations(result)["command/auto/job"]
     assert md["dpone/partition_key"] == "2026-11-03"

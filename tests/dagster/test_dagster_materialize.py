@@ -46,7 +46,7 @@ def test_committed_metadata_value_by_value(ws: Workspace) -> None:
     )
     result = run(build_dpone_assets([manifest]), ws)
     assert result.success
-    (md,) = materializations(result)["greet/hello"]
+    (md,) = materializations(result)["command/greet/hello"]
     run_id = f"greet.hello_{result.run_id}"
 
     assert md["dpone/status"] == "committed"
@@ -85,7 +85,7 @@ def test_committed_metadata_value_by_value(ws: Workspace) -> None:
 
     assert set(md) <= set(METADATA_KEYS)  # every key is documented
 
-    (check,) = check_evaluations(result)["greet/hello"]
+    (check,) = check_evaluations(result)["command/greet/hello"]
     assert check.passed and check.check_name == CHECK_NAME
 
 
@@ -102,7 +102,7 @@ def test_sibling_failure_keeps_committed_and_carries_blockers(ws: Workspace) -> 
     assert not result.success
     mats = materializations(result)
     # Both siblings committed and were reported, before and after the failing one.
-    assert set(mats) == {"mix/first", "mix/last"}
+    assert set(mats) == {"command/mix/first", "command/mix/last"}
     assert all(m[0]["dpone/status"] == "committed" for m in mats.values())
 
     description, md = step_failure(result)
@@ -113,7 +113,7 @@ def test_sibling_failure_keeps_committed_and_carries_blockers(ws: Workspace) -> 
     assert md["dpone/exit_code"] == 3
     assert md["dpone/failures"] == [
         {
-            "asset_key": "mix/broken",
+            "asset_key": "command/mix/broken",
             "status": "failed",
             "run_id": f"mix.broken_{result.run_id}",
             "blockers": ["run.not_passed"],
@@ -125,8 +125,8 @@ def test_sibling_failure_keeps_committed_and_carries_blockers(ws: Workspace) -> 
     assert DAGSTER_HINTS["run.not_passed"] in description
 
     checks = check_evaluations(result)
-    assert checks["mix/first"][0].passed and checks["mix/last"][0].passed
-    assert not checks["mix/broken"][0].passed
+    assert checks["command/mix/first"][0].passed and checks["command/mix/last"][0].passed
+    assert not checks["command/mix/broken"][0].passed
 
 
 def test_a_process_reading_a_failed_sibling_is_skipped(ws: Workspace) -> None:
@@ -198,11 +198,11 @@ def test_step_retry_skips_processes_that_already_committed(ws: Workspace) -> Non
     ]
     mats = materializations(result)
     # The retry loaded nothing for 'once': one materialization, and the reuse is observed.
-    (once,) = mats["retry/once"]
+    (once,) = mats["command/retry/once"]
     assert once["dpone/reused"] is False
-    (reused,) = observations(result)["retry/once"]
+    (reused,) = observations(result)["command/retry/once"]
     assert reused["dpone/reused"] is True and reused["dpone/run_id"] == once["dpone/run_id"]
-    (flaky,) = mats["retry/flaky"]
+    (flaky,) = mats["command/retry/flaky"]
     assert flaky["dpone/attempt"] == 2 and flaky["dpone/resume_policy"] == "resume"
     assert [t["status"] for t in flaky["dpone/transitions"]] == [
         "started",
@@ -256,11 +256,13 @@ def test_reexecution_from_failure_reuses_the_root_run_ids(
     by_key = {m.asset_key.to_user_string(): m.metadata for m in mats}
     # 'steady' committed in the first run: re-executing it loads nothing, so it is observed
     # (dpone/reused), not materialized again with a new timestamp.
-    assert "reexec/steady" not in by_key
-    (steady,) = [o.metadata for o in observed if o.asset_key.to_user_string() == "reexec/steady"]
+    assert "command/reexec/steady" not in by_key
+    (steady,) = [
+        o.metadata for o in observed if o.asset_key.to_user_string() == "command/reexec/steady"
+    ]
     assert steady["dpone/reused"].value is True
-    assert by_key["reexec/flaky"]["dpone/run_id"].value == f"reexec.flaky_{first_id}"
-    assert by_key["reexec/flaky"]["dpone/attempt"].value == 2
+    assert by_key["command/reexec/flaky"]["dpone/run_id"].value == f"reexec.flaky_{first_id}"
+    assert by_key["command/reexec/flaky"]["dpone/attempt"].value == 2
     assert len(ws.records("steady.txt")) == 1
     assert [r[0] for r in ws.records("flaky.txt")] == [f"reexec.flaky_{first_id}"] * 2
 
@@ -305,14 +307,14 @@ def test_lock_held_by_another_scheduler_is_observed_not_failed(ws: Workspace) ->
             assert holder.poll() is None, holder.communicate()
             assert time.monotonic() < deadline, "the CLI never took the lock"
             time.sleep(0.05)
-        result = run([assets], ws, selection=["locked/contender"])
+        result = run([assets], ws, selection=["command/locked/contender"])
     finally:
         (ws.root / "release.flag").touch()
         holder.communicate(timeout=60)
     assert holder.returncode == 0
     assert result.success  # no dagster.Failure, so no run retry either
-    assert "locked/contender" not in materializations(result)
-    (md,) = observations(result)["locked/contender"]
+    assert "command/locked/contender" not in materializations(result)
+    (md,) = observations(result)["command/locked/contender"]
     assert md["dpone/status"] == "blocked"
     assert md["dpone/blockers"] == ["lock.concurrent_run"]
     assert md["dpone/lock_key"] == "shared_key"
@@ -320,7 +322,7 @@ def test_lock_held_by_another_scheduler_is_observed_not_failed(ws: Workspace) ->
     assert "dpone/attempt" not in md  # refused before admission: no job state of its own
     # The check does not fail a healthy asset for a run that never started: with no
     # materialization of its own yet, it says so.
-    (evaluation,) = check_evaluations(result)["locked/contender"]
+    (evaluation,) = check_evaluations(result)["command/locked/contender"]
     assert "no dpone materialization" in (evaluation.description or "")
 
 
@@ -340,7 +342,7 @@ def test_resource_orchestrate_in_a_custom_body(ws: Workspace) -> None:
 
     result = run([custom], ws)
     assert result.success and seen == ["committed"]
-    assert materializations(result)["custom/only"][0]["dpone/status"] == "committed"
+    assert materializations(result)["command/custom/only"][0]["dpone/status"] == "committed"
 
 
 def test_progress_lines_reach_the_dagster_log(ws: Workspace) -> None:
@@ -354,7 +356,7 @@ def test_progress_lines_reach_the_dagster_log(ws: Workspace) -> None:
     ]
     started = f"talk: run talk.talk_{result.run_id} try 1/1 started (command)"
     assert any(started in m for m in messages)
-    assert any("talk/talk (process 'talk'): committed" in m for m in messages)
+    assert any("command/talk/talk (process 'talk'): committed" in m for m in messages)
 
 
 def test_import_dpone_core_leaves_dagster_out() -> None:

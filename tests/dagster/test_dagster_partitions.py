@@ -64,7 +64,7 @@ def test_three_partition_backfill_runs_each_partition_with_its_window(ws: Worksp
         result = run(assets, ws, instance=instance, partition_key=key)
         dagster_runs.append(result.run_id)
         assert result.success, key
-        (md,) = materializations(result)["parts/daily_job"]
+        (md,) = materializations(result)["command/parts/daily_job"]
         assert md["dpone/run_id"] == f"parts.daily_job_{key.replace('-', '_')}"
         assert md["dpone/partition_key"] == key
         assert md["dpone/window_start"] == f"{key}T00:00:00+00:00"
@@ -80,7 +80,9 @@ def test_three_partition_backfill_runs_each_partition_with_its_window(ws: Worksp
         }
         for key, dagster_run in zip(keys, dagster_runs, strict=True)
     ]
-    materialized = instance.get_materialized_partitions(dg.AssetKey(["parts", "daily_job"]))
+    materialized = instance.get_materialized_partitions(
+        dg.AssetKey(["command", "parts", "daily_job"])
+    )
     assert materialized == set(keys)
     for key in keys:
         state = ws.state(f"parts.daily_job_{key.replace('-', '_')}")
@@ -95,8 +97,8 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
     # materialized, no run retry) and not a new materialization; it is observed.
     again = run(assets, ws, partition_key="2026-01-05")
     assert again.success
-    assert "parts/daily_job" not in materializations(again)
-    (md,) = observations(again)["parts/daily_job"]
+    assert "command/parts/daily_job" not in materializations(again)
+    (md,) = observations(again)["command/parts/daily_job"]
     assert md["dpone/status"] == "blocked"
     assert md["dpone/blockers"] == ["job_state.already_committed"]
     assert md["dpone/run_id"] == "parts.daily_job_2026_01_05"  # what the CLI names the day
@@ -104,7 +106,7 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
     observation = again.get_asset_observation_events()[0].asset_observation_data
     assert observation.asset_observation.partition == "2026-01-05"
     # The check verifies the targeted partition's committed run, and passes.
-    (evaluation,) = check_evaluations(again)["parts/daily_job"]
+    (evaluation,) = check_evaluations(again)["command/parts/daily_job"]
     assert evaluation.passed
     assert len(_windows(ws)) == 1  # nothing ran again
 
@@ -115,13 +117,13 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
     # A run tag restarts it for one run; so does the resource's policy.
     tagged = run(assets, ws, partition_key="2026-01-05", tags={RESUME_POLICY_TAG: "restart"})
     assert tagged.success
-    (md,) = materializations(tagged)["parts/daily_job"]
+    (md,) = materializations(tagged)["command/parts/daily_job"]
     assert (md["dpone/attempt"], md["dpone/resume_policy"]) == (2, "restart")
     configured = run(
         assets, ws, partition_key="2026-01-05", resource_overrides={"resume_policy": "restart"}
     )
     assert configured.success
-    assert materializations(configured)["parts/daily_job"][0]["dpone/attempt"] == 3
+    assert materializations(configured)["command/parts/daily_job"][0]["dpone/attempt"] == 3
     # So does the op's run config (the launchpad, `dagster asset materialize --config-json`),
     # without touching the resource's fields.
     (op_name,) = {a.op.name for a in assets}
@@ -132,7 +134,7 @@ def test_rematerializing_a_committed_partition_is_blocked_unless_restart(ws: Wor
         run_config={"ops": {op_name: {"config": {"resume_policy": "RESTART"}}}},
     )
     assert by_config.success
-    (md,) = materializations(by_config)["parts/daily_job"]
+    (md,) = materializations(by_config)["command/parts/daily_job"]
     assert (md["dpone/attempt"], md["dpone/resume_policy"]) == (4, "restart")
     assert len(_windows(ws)) == 4
 
@@ -159,7 +161,7 @@ def test_step_retry_of_a_partition_resumes_its_own_attempt(ws: Workspace) -> Non
         ["flakyparts.flaky_2026_01_07", "1"],
         ["flakyparts.flaky_2026_01_07", "2"],
     ]
-    (md,) = materializations(result)["flakyparts/flaky"]
+    (md,) = materializations(result)["command/flakyparts/flaky"]
     assert (md["dpone/attempt"], md["dpone/resume_policy"]) == (2, "resume")
     assert md["dpone/output_dir"].endswith(f"flakyparts%2Eflaky_2026_01_07/dagster-{result.run_id}")
 
@@ -185,7 +187,7 @@ def test_hourly_partition_run_id_follows_the_rule(ws: Workspace) -> None:
     assets = build_dpone_assets([_manifest(ws, "hourly", "2026-01-01T00:00:00")])
     result = run(assets, ws, partition_key="2026-01-01-05:00")
     assert result.success
-    (md,) = materializations(result)["parts/daily_job"]
+    (md,) = materializations(result)["command/parts/daily_job"]
     assert md["dpone/run_id"] == "parts.daily_job_2026_01_01T05_00"
     assert md["dpone/window_end"] == "2026-01-01T06:00:00+00:00"
     assert ws.state("parts.daily_job_2026_01_01T05_00")["status"] == "committed"

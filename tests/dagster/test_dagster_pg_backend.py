@@ -30,7 +30,7 @@ def test_postgres_backend_holds_the_state_and_no_password_leaks(
     )
     result = run(build_dpone_assets([manifest]), ws, resource_overrides={"backend": "postgresql"})
     assert result.success
-    (md,) = materializations(result)["greet/hello"]
+    (md,) = materializations(result)["command/greet/hello"]
     assert md["dpone/status"] == "committed"
     rows = query(f'select run_id, status from "{schema}".job_states')
     assert rows == [(md["dpone/run_id"], "committed")]
@@ -51,5 +51,5 @@ def test_explicit_files_backend_ignores_the_dsn(ws: Workspace, pg_env: tuple[str
     )
     result = run(build_dpone_assets([manifest]), ws, resource_overrides={"backend": "files"})
     assert result.success
-    (md,) = materializations(result)["greet/hello"]
+    (md,) = materializations(result)["command/greet/hello"]
     assert ws.state(md["dpone/run_id"])["status"] == "committed"

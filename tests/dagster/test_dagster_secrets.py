@@ -57,7 +57,7 @@ def test_passwords_appear_in_no_metadata_log_or_snapshot(
         e.step_materialization_data.materialization
         for e in result.get_asset_materialization_events()
     ]
-    assert [m.asset_key.to_user_string() for m in echo] == ["secret/echo"]
+    assert [m.asset_key.to_user_string() for m in echo] == ["command/secret/echo"]
     assert "***" in echo[0].metadata["dpone/report"].value  # the tail was printed, masked
 
     events = instance.all_logs(result.run_id)

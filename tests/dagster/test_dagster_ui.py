@@ -56,7 +56,7 @@ processes:
     partitions: {{granularity: daily, start: 2026-11-01}}
 """
 
-ASSET = ["shop", "daily"]
+ASSET = ["command", "shop", "daily"]
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 # Runs first: the backfill daemon wakes every 30 s after start-up, so the backfill test
 # below waits for that tick anyway.
 def test_terminating_a_run_records_the_attempt_and_frees_the_key(server: Server) -> None:
-    run_id = launch(server, ["e2e", "sleeper"])
+    run_id = launch(server, ["command", "e2e", "sleeper"])
     pid_file = server.root / "manifests" / "sleeper.pid"
     server.wait_for("the command to start", pid_file.exists, RUN_TIMEOUT)
     pid = int(server.wait_for("its pid", lambda: pid_file.read_text().strip(), 10))
@@ -108,13 +108,13 @@ def test_launch_through_graphql_and_read_dpone_status_back(server: Server) -> No
     # The backfill daemon wakes every 30 s: submit the backfill first so that its wait
     # overlaps the single run below.
     keys = ["2026-01-02", "2026-01-03", "2026-01-04"]
-    launch_backfill(server, ["e2e", "parted"], keys)
+    launch_backfill(server, ["command", "e2e", "parted"], keys)
 
-    run_id = launch(server, ["e2e", "hello"])
+    run_id = launch(server, ["command", "e2e", "hello"])
     status = server.wait_for("the run", lambda: run_status(server, run_id), RUN_TIMEOUT)
     assert status == "SUCCESS", server.log_tail()
 
-    (mat,) = materializations(server, ["e2e", "hello"])
+    (mat,) = materializations(server, ["command", "e2e", "hello"])
     assert mat["runId"] == run_id
     md = mat["metadata"]
     assert md["dpone/status"] == "committed"
@@ -126,7 +126,7 @@ def test_launch_through_graphql_and_read_dpone_status_back(server: Server) -> No
 
     # The three-partition backfill: one run (and one run id) per partition.
     def backfilled() -> list[dict[str, Any]] | None:
-        mats = materializations(server, ["e2e", "parted"], keys)
+        mats = materializations(server, ["command", "e2e", "parted"], keys)
         return mats if len(mats) == 3 else None
 
     mats = server.wait_for("the backfill", backfilled, RUN_TIMEOUT)

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 DAY = "2026-11-20"
 RUN_ID = "shop.orders_2026_11_20"
-KEY = dg.AssetKey(["shop", "orders"])
+KEY = dg.AssetKey(["command", "shop", "orders"])
 
 
 def _setup(project: Project, sleep: float = 1) -> dict[str, str]:
