@@ -91,7 +91,7 @@ class DagsterDponeTranslator:
         spec = process.spec
         if isinstance(spec, TransferProcess):
             return self.get_table_asset_key(spec.target.connection, spec.target.table)
-        return dg.AssetKey([process.manifest_name, process.selector])
+        return dg.AssetKey(["command", process.manifest_name, process.selector])
 
     def get_deps(self, process: DponeProcess) -> list[dg.AssetKey]:
         spec = process.spec
