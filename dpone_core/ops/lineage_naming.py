@@ -69,7 +69,9 @@ def connection_parts(url: str) -> ConnectionParts:
     from sqlalchemy.engine import make_url
 
     try:
-        parsed = make_url(url)
+        # Credentials are not part of a dataset's name; dropped first, they cannot be
+        # misread as the host or the database (a password holding "@/").
+        parsed = make_url(_without_credentials(url))
     except Exception:
         raise ValueError("expected a SQLAlchemy URL such as postgresql://host/db") from None
     host = parsed.host or None
@@ -122,18 +124,22 @@ def dataset_for_table(parts: ConnectionParts, table: str) -> DatasetId:
     return DatasetId(namespace=namespace, name=".".join(p for p in pieces if p))
 
 
-def clean_namespace(namespace: str) -> str:
-    """A namespace as given, without ``user[:password]@`` and masked by :func:`redact`.
+def _without_credentials(text: str) -> str:
+    """``text`` (a URL or namespace) without ``user[:password]@``.
 
     The credentials end at the last ``@`` that is followed by something shaped like
     a host (no ``@``, ``/``, ``?``, ``#`` or space before the path, query or end), so
-    a password holding ``/``, ``#``, ``@`` or spaces is removed whole.
+    a password holding ``/``, ``#``, ``@`` or spaces is removed whole, where a URL
+    parser would read its tail as the host or the database.
     """
-    text = namespace.strip()
     scheme, sep, rest = text.partition("://")
     if sep and "@" in rest:
         for at in sorted((i for i, c in enumerate(rest) if c == "@"), reverse=True):
             if _HOST_THEN_REST.match(rest, at + 1):
-                rest = rest[at + 1 :]
-                break
-    return redact(f"{scheme}{sep}{rest}")
+                return f"{scheme}{sep}{rest[at + 1 :]}"
+    return text
+
+
+def clean_namespace(namespace: str) -> str:
+    """A namespace as given, without ``user[:password]@`` and masked by :func:`redact`."""
+    return redact(_without_credentials(namespace.strip()))
