@@ -127,6 +127,19 @@ def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -
         timeout=60,
     )
     assert init.returncode == 0, init.stderr
+    # Set the pool's limit before the two runs start: left to default_limit, the pool is
+    # created by whichever run claims first, and two runs racing to create it under load
+    # can both get a slot (then dpone's lock refuses the second: the race this test is not
+    # about).
+    limit = subprocess.run(
+        [DAGSTER, "instance", "concurrency", "set", "shared", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert limit.returncode == 0, limit.stderr
     procs = [
         subprocess.Popen(
             [DAGSTER, "asset", "materialize", "-f", "defs.py", "--select", "command/pool/slow"],
