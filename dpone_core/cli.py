@@ -357,9 +357,9 @@ def _cmd_orchestrate_run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     _emit(report.to_json() if args.format == "json" else report.to_markdown())
-    from dpone_core.pipes import report_to_dagster
+    from dpone_core.report_hooks import run_report_hooks
 
-    report_to_dagster(report)
+    run_report_hooks(report)  # e.g. back to Dagster when Dagster Pipes launched dpone
     if report.evidence_error is not None:
         # After the run: the exit code stays the run's; the message names the path.
         _error_line(report.evidence_error)

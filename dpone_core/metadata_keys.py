@@ -1,7 +1,7 @@
 """The ``dpone/*`` keys of a materialization, defined once for every producer.
 
 Two producers write them: the Dagster adapter (:mod:`dpone_dagster.metadata`)
-and dpone itself when Dagster Pipes launched it (:mod:`dpone_core.pipes`). Both
+and dpone itself when Dagster Pipes launched it (:mod:`dpone_dagster.pipes_report`). Both
 import the keys from here, so an asset's metadata means the same whichever way
 it was materialized. Plain strings: importing this module costs nothing.
 """

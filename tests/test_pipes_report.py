@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from dpone_core.metadata_keys import METADATA_KEYS
-from dpone_core.pipes import PIPES_CONTEXT_ENV, launched_by_dagster_pipes, pipes_metadata
 from dpone_core.report import OrchestratedRunReport
+from dpone_dagster.pipes_report import PIPES_CONTEXT_ENV, launched_by_dagster_pipes, pipes_metadata
 from tests.support.workspace import Workspace, recorder_command
 
 

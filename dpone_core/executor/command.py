@@ -22,7 +22,7 @@ sets no observer: a command's output stays in the tails, never on dpone's stdout
 
 **Dagster Pipes variables are not inherited.** ``DAGSTER_PIPES_CONTEXT`` and
 ``DAGSTER_PIPES_MESSAGES`` in dpone's own environment belong to dpone's own Pipes
-session (Dagster launched ``dpone orchestrate run``, :mod:`dpone_core.pipes`); a
+session (Dagster launched ``dpone orchestrate run``, :mod:`dpone_dagster.pipes_report`); a
 command that inherited them would write into that session and clash with dpone's
 report, so they are dropped from the inherited environment. A manifest's ``env:``,
 the request's ``env`` and an observer may still set them.
@@ -72,7 +72,7 @@ KILL_GRACE_SECONDS = 2.0
 _DRAIN_SECONDS = 5.0
 
 _PR_SET_PDEATHSIG = 1
-#: Dagster Pipes' bootstrap variables (``dagster_pipes`` spells them so; dpone_core.pipes,
+#: Dagster Pipes' bootstrap variables (``dagster_pipes`` spells them so; dpone_dagster.pipes_report,
 #: which may import it, is not importable from here). See the module docstring.
 _PIPES_VARIABLES = frozenset({"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"})
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dpone_core.handoff.airflow import airflow_dag, airflow_task, default_dag_id
 from dpone_core.handoff.cron import cron_command, crontab_line
-from dpone_core.handoff.dagster import dagster_definitions
+from dpone_core.handoff.dagster_file import render_dagster_file
 from dpone_core.handoff.inputs import HandoffInputs, SchedulerHandoff
 from dpone_core.handoff.kubernetes import kubernetes_cronjob
 from dpone_core.handoff.names import airflow_id
@@ -57,7 +57,7 @@ class SchedulerHandoffBuilder:
                 dag_id,
                 (start.year, start.month, start.day),
             ),
-            dagster_asset=dagster_definitions(
+            dagster_asset=render_dagster_file(
                 name, namespace, command, wd, period, env, schedule, start.isoformat()
             ),
             kubernetes_cronjob=kubernetes_cronjob(

@@ -19,10 +19,10 @@ from dpone_core.handoff.names import python_identifier
 from dpone_core.handoff.shell import env_comment
 from dpone_core.schedule import Period
 
-__all__ = ["dagster_definitions"]
+__all__ = ["render_dagster_file"]
 
 
-def dagster_definitions(
+def render_dagster_file(
     name: str,
     namespace: str,
     command: list[str],

@@ -5,9 +5,9 @@ The Dagster handoff snippet (and anyone using ``PipesSubprocessClient``) starts
 its outcome as the materialization's ``dpone/*`` metadata (the keys of
 :mod:`dpone_core.metadata_keys`, the same an asset built by ``dpone_dagster``
 carries) and, when the run did not commit, logs why before exiting 1, which
-fails the Dagster step. ``dagster_pipes`` is the protocol's dependency-free
-client, meant for exactly such external processes; this is the one core module
-that imports it, lazily, and only when Dagster is on the other end.
+fails the Dagster step. The engine stays Dagster-free: the CLI calls this through
+its report hooks (:mod:`dpone_core.report_hooks`, entry point ``dpone.report_hooks``),
+which it looks up only when ``DAGSTER_PIPES_CONTEXT`` is set.
 """
 
 from __future__ import annotations
