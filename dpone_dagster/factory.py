@@ -47,23 +47,35 @@ def _partitions_label(parts: dg.PartitionsDefinition[Any]) -> str:
     return repr(parts)
 
 
-def _check_unique_asset_keys(
-    processes: Sequence[DponeProcess], translator: DagsterDponeTranslator
+def _refuse_shared(
+    processes: Sequence[DponeProcess],
+    value: Callable[[DponeProcess], Any],
+    what: Callable[[Any], str],
 ) -> None:
-    """Two processes with one asset key: a named error instead of Dagster's generic one."""
-    seen: dict[dg.AssetKey, DponeProcess] = {}
+    """Refuse at load time two processes with one ``value``, naming both and what it means."""
+    seen: dict[Any, DponeProcess] = {}
     for process in processes:
-        key = translator.get_asset_key(process)
+        key = value(process)
         other = seen.get(key)
         if other is not None:
             raise dg.DagsterInvalidDefinitionError(
                 f"processes {other.selector!r} of {other.manifest_path} and "
-                f"{process.selector!r} of {process.manifest_path} would both be the asset "
-                f"{key.to_user_string()!r} (two transfers into one table, or a table named "
-                "like a command). Give one another target, or subclass "
-                "DagsterDponeTranslator and override get_asset_key."
+                f"{process.selector!r} of {process.manifest_path} {what(key)}"
             )
         seen[key] = process
+
+
+def _check_unique_asset_keys(
+    processes: Sequence[DponeProcess], translator: DagsterDponeTranslator
+) -> None:
+    """Two processes with one asset key: a named error instead of Dagster's generic one."""
+    _refuse_shared(
+        processes,
+        translator.get_asset_key,
+        lambda key: f"would both be the asset {key.to_user_string()!r} (two transfers into "
+        "one table, or a table named like a command). Give one another target, or subclass "
+        "DagsterDponeTranslator and override get_asset_key.",
+    )
 
 
 def _check_unique_run_ids(
@@ -74,18 +86,12 @@ def _check_unique_run_ids(
     Raising beats silently qualifying the run ids: a run id that changed because
     another manifest was added would lose its job state (resume, already committed).
     """
-    seen: dict[str, DponeProcess] = {}
-    for process in processes:
-        prefix = translator.get_run_id_prefix(process)
-        other = seen.get(prefix)
-        if other is not None:
-            raise dg.DagsterInvalidDefinitionError(
-                f"processes {other.selector!r} of {other.manifest_path} and "
-                f"{process.selector!r} of {process.manifest_path} would share the run id "
-                f"prefix {prefix!r} (and so their job states). Rename one, or subclass "
-                "DagsterDponeTranslator and override get_run_id_prefix."
-            )
-        seen[prefix] = process
+    _refuse_shared(
+        processes,
+        translator.get_run_id_prefix,
+        lambda prefix: f"would share the run id prefix {prefix!r} (and so their job states). "
+        "Rename one, or subclass DagsterDponeTranslator and override get_run_id_prefix.",
+    )
 
 
 def build_dpone_assets(
