@@ -100,12 +100,21 @@ def test_dagster_asset_materialize_from_the_command_line(tmp_path: Path) -> None
 def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -> None:
     """Two Dagster runs of one pool (limit 1): the second waits for the slot and commits.
 
-    Each run holds the slot for 4 s, more than the two processes' start-up skew, so
-    without the pool the second would meet the first's lock (``lock.concurrent_run``).
+    The second run starts while the first holds the slot (its command has started and
+    sleeps 4 s), so without the pool it would meet the first's lock
+    (``lock.concurrent_run``). Two runs that claim a free slot at the same instant can
+    both get it on a SQLite instance (Dagster's claim is check-then-insert); dpone's lock
+    is the backstop there (docs/dagster.md, "Concurrency: pools and locks"), and this test
+    is about the queueing, so it does not start them at the same instant.
     """
+    started_marker = tmp_path / "first-started"
+    slow = tmp_path / "slow.py"
+    slow.write_text(
+        f"import pathlib, time\npathlib.Path({str(started_marker)!r}).touch()\ntime.sleep(4)\n"
+    )
     (tmp_path / "pool.yml").write_text(
         "version: 1\nprocesses:\n  slow:\n    kind: command\n    concurrency_key: shared\n"
-        f"    command: [{sys.executable!r}, '-c', 'import time; time.sleep(4)']\n"
+        f"    command: [{sys.executable!r}, {str(slow)!r}]\n"
     )
     (tmp_path / "defs.py").write_text(
         "import dagster as dg\n"
@@ -127,10 +136,6 @@ def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -
         timeout=60,
     )
     assert init.returncode == 0, init.stderr
-    # Set the pool's limit before the two runs start: left to default_limit, the pool is
-    # created by whichever run claims first, and two runs racing to create it under load
-    # can both get a slot (then dpone's lock refuses the second: the race this test is not
-    # about).
     limit = subprocess.run(
         [DAGSTER, "instance", "concurrency", "set", "shared", "1"],
         cwd=tmp_path,
@@ -140,32 +145,34 @@ def test_pools_make_dagster_queue_instead_of_the_lock_refusing(tmp_path: Path) -
         timeout=120,
     )
     assert limit.returncode == 0, limit.stderr
-    procs = [
-        subprocess.Popen(
-            [DAGSTER, "asset", "materialize", "-f", "defs.py", "--select", "command/pool/slow"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    argv = [DAGSTER, "asset", "materialize", "-f", "defs.py", "--select", "command/pool/slow"]
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
     started = time.monotonic()
-    outputs = []
+    procs: list[subprocess.Popen[bytes]] = []
     try:
+        for log in logs:
+            with log.open("wb") as sink:
+                procs.append(
+                    subprocess.Popen(
+                        argv, cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT
+                    )
+                )
+            deadline = time.monotonic() + 90
+            while not started_marker.exists() and procs[0].poll() is None:
+                assert time.monotonic() < deadline, logs[0].read_text()[-3000:]
+                time.sleep(0.05)
         for proc in procs:
-            out, _ = proc.communicate(timeout=120)
-            outputs.append(out)
+            proc.wait(timeout=120)
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+    outputs = [log.read_text() for log in logs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
-    joined = "\n".join(outputs)
-    assert joined.count("command/pool/slow (process 'slow'): committed") == 2
-    assert "lock.concurrent_run" not in joined
-    assert "blocked by limit for pool shared" in joined
+    for out in outputs:
+        assert "command/pool/slow (process 'slow'): committed" in out, out[-6000:]
+        assert "lock.concurrent_run" not in out, out[-6000:]
+    assert "blocked by limit for pool shared" in outputs[1], outputs[1][-6000:]
     assert time.monotonic() - started >= 8  # the two 4-second runs did not overlap
 
 
