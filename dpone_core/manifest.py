@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from dpone_core.errors import ManifestError
+from dpone_core.file_cache import FileCache
 from dpone_core.redact import (
     is_secret_env_name,
     redact,
@@ -90,7 +91,8 @@ class _Strict(BaseModel):
     cause), while ``extra="forbid"`` stays as the backstop for non-dict inputs.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Frozen: a loaded manifest is shared by every run of this process (load_manifest's cache).
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -477,8 +479,9 @@ MAX_ALIASES = 1_000
 MAX_DEPTH = 64
 
 
-def _read(path: Path, display: str) -> bytes:
-    """The file's bytes, refusing anything but a regular file of at most MAX_MANIFEST_BYTES.
+def _read(path: Path, display: str) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and ``fstat``, refusing anything but a regular file of at most
+    MAX_MANIFEST_BYTES.
 
     Opened non-blocking and checked with ``fstat`` on the opened descriptor, so a
     FIFO never blocks the read (nor a swap between check and read fool it), and a
@@ -506,7 +509,7 @@ def _too_big(display: str, size: str) -> ManifestError:
     )
 
 
-def _read_regular(fd: int, display: str) -> bytes:
+def _read_regular(fd: int, display: str) -> tuple[bytes, os.stat_result]:
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
         raise ManifestError(display, "", "is a directory; expected a manifest YAML file")
@@ -533,7 +536,7 @@ def _read_regular(fd: int, display: str) -> bytes:
         ) from None
     if total > MAX_MANIFEST_BYTES:
         raise _too_big(display, "larger")
-    return b"".join(chunks)
+    return b"".join(chunks), st
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -841,11 +844,37 @@ def _register_env_secrets(manifest: Manifest) -> None:
                     register_secret(value)
 
 
+#: Loaded manifests of this process, reused while the file and the environment
+#: variables it references are unchanged (docs/performance.md, "Per-run work").
+_LOADED: FileCache[LoadedManifest] = FileCache()
+
+
 def load_manifest(path: str | os.PathLike[str]) -> LoadedManifest:
-    """Read, interpolate and validate a manifest; every problem is a one-line ManifestError."""
+    """Read, interpolate and validate a manifest; every problem is a one-line ManifestError.
+
+    A file loaded before and unchanged since (same inode, size, mtime and ctime,
+    settled for two seconds, same values of the variables it references) is not
+    parsed again: the first load's result is returned, its secrets registered again.
+    """
+    cached = _LOADED.get(os.fspath(path))
+    if cached is not None:
+        _register_env_secrets(cached.manifest)
+        return cached
+    loaded, st = _load_uncached(path)
+    _LOADED.put(os.fspath(path), st, loaded, _environment_inputs(loaded))
+    return loaded
+
+
+def _environment_inputs(loaded: LoadedManifest) -> set[str]:
+    """The variables a load read: every ``${VAR}`` and every declared secret."""
+    names = {ref.removesuffix(":-") for ref in loaded.env_references}
+    return names | set(loaded.manifest.secrets)
+
+
+def _load_uncached(path: str | os.PathLike[str]) -> tuple[LoadedManifest, os.stat_result]:
     file = Path(os.fspath(path))
     display = escape_control(os.fspath(path))
-    data = _read(file, display)
+    data, st = _read(file, display)
     raw = _parse_yaml(data, display)
     if raw is None:
         raise ManifestError(display, "", "the file is empty; expected a mapping with 'version: 1'")
@@ -861,12 +890,13 @@ def load_manifest(path: str | os.PathLike[str]) -> LoadedManifest:
     except ValidationError as exc:
         raise _manifest_error(display, exc) from None
     _register_env_secrets(manifest)
-    return LoadedManifest(
+    loaded = LoadedManifest(
         path=Path(os.path.abspath(file)),
         manifest=manifest,
         sha256=hashlib.sha256(data).hexdigest(),
         env_references=frozenset(referenced),
     )
+    return loaded, st
 
 
 _SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+[A-Za-z0-9_]+)?):///(?P<rest>.*)$", re.DOTALL)

@@ -35,6 +35,7 @@ __all__ = [
     "register_environment_secrets",
     "register_secret",
     "register_url_secrets",
+    "secrets_generation",
     "url_password_candidates",
 ]
 
@@ -85,6 +86,13 @@ def register_secret(value: str) -> None:
         # Longest first: of two secrets starting at the same place, the longer is masked.
         ordered = sorted(_secrets, key=lambda s: (-len(s), s))
         _secrets_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def secrets_generation() -> int:
+    """Changes whenever a secret is registered (secrets are only ever added), so a
+    cache of redacted text can tell that its masking may be out of date."""
+    with _lock:
+        return len(_secrets)
 
 
 # -- environment variables -------------------------------------------------------------

@@ -21,16 +21,37 @@ from dpone_core.handoff.dagster_file import render_dagster_file
 from dpone_core.handoff.inputs import HandoffInputs, SchedulerHandoff
 from dpone_core.handoff.kubernetes import kubernetes_cronjob
 from dpone_core.handoff.names import airflow_id
-from dpone_core.redact import redact
+from dpone_core.redact import redact, secrets_generation
 from dpone_core.schedule import schedule_period
 
 __all__ = ["SchedulerHandoffBuilder"]
 
 
+_CACHE_SIZE = 256
+
+
 class SchedulerHandoffBuilder:
-    """Build the cron, Airflow, Dagster and Kubernetes snippets of one process."""
+    """Build the cron, Airflow, Dagster and Kubernetes snippets of one process.
+
+    Building is pure, so the snippets of the last inputs seen are kept: every run of
+    a process in one Python process (a Dagster code server, the Python API) renders
+    them once per day (the start date is an input) and per registered secret.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int], SchedulerHandoff] = {}
 
     def build(self, inputs: HandoffInputs) -> SchedulerHandoff:
+        key = (inputs.model_dump_json(), secrets_generation())
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._render(inputs)
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()  # bounded; a code server has a few hundred processes
+            self._cache[key] = cached
+        return cached
+
+    def _render(self, inputs: HandoffInputs) -> SchedulerHandoff:
         command = [redact(inputs.program), *(redact(arg) for arg in inputs.argv)]
         wd = None if inputs.working_dir is None else redact(inputs.working_dir)
         env = {name: redact(desc) for name, desc in sorted(inputs.env_refs.items())}
