@@ -27,6 +27,8 @@ each:
 ``extract``               the source query, its snapshot, the row stream
 ``sqlite_fast``           SQLite -> SQLite without Python in the loop
 ``pg_copy``               COPY into PostgreSQL
+``copy_text``             COPY text of a whole batch of basic values
+``prefetch``              a reader thread behind a bounded queue
 ``strategies``            publishing staging into the target
 ``progress``              progress lines on stderr
 ``errors``                ``TransferFailed`` and one-line error messages

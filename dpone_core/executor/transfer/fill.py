@@ -20,7 +20,9 @@ path                     when (first match wins)
                          (PostgreSQL -> PostgreSQL): ``COPY TO STDOUT`` piped into
                          ``COPY FROM STDIN``, rows never parsed in Python
 ``ROWS_TO_COPY``         the target takes ``COPY`` (anything -> PostgreSQL):
-                         ``fetchmany`` batches written with ``Copy.write_row``
+                         ``fetchmany`` batches formatted in bulk on a reader
+                         thread and written with ``Copy.write`` (``write_row``
+                         for sources of other than basic values; see ``pg_copy``)
 ``ROWS_TO_EXECUTEMANY``  otherwise (anything -> SQLite): ``fetchmany`` batches
                          written with ``executemany``
 =======================  ===========================================================
@@ -117,14 +119,9 @@ def _copy_rows(
     batch_size: int,
     progress: Progress,
 ) -> int:
-    write, close = pg_copy.copy_sink(target, staging_sql, columns)
-    try:
-        rows = stream_rows(source, extraction, write, batch_size=batch_size, progress=progress)
-    except BaseException as exc:
-        close(exc)
-        raise
-    close(None)
-    return rows
+    return pg_copy.copy_rows(
+        source, target, extraction, staging_sql, columns, batch_size=batch_size, progress=progress
+    )
 
 
 def _executemany_rows(

@@ -77,6 +77,9 @@ class Dialect(ABC):
     #: As a target, accepts every value the source's driver returns (COPY text parses all);
     #: otherwise the source renders non-basic values as text first.
     binds_any_type: ClassVar[bool]
+    #: As a source, its rows only ever hold ``int``, ``float``, ``str``, ``bytes`` and
+    #: ``None``: a COPY target formats them in bulk (``copy_text``) instead of per row.
+    yields_basic_values: ClassVar[bool]
     #: Staging may clone the target column for column, so that ``INSERT ... SELECT *``
     #: copies pages without decoding rows (SQLite's transfer optimisation).
     clones_staging: ClassVar[bool]

@@ -69,6 +69,7 @@ class PostgresDialect(Dialect):
     copy_in = True
     copy_out = True
     binds_any_type = True
+    yields_basic_values = False
     clones_staging = False
     scratch_staging = False
     holds_nan = True

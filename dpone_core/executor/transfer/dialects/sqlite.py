@@ -75,6 +75,7 @@ class SqliteDialect(Dialect):
     copy_in = False
     copy_out = False
     binds_any_type = False
+    yields_basic_values = True
     clones_staging = True
     scratch_staging = True
     holds_nan = False
