@@ -179,10 +179,24 @@ def test_prune_cli_prints_what_it_pruned(ws: Workspace) -> None:
     assert proc.returncode == 0 and "Nothing to prune" in proc.stdout
 
 
+# Every racer and pruner imports dpone_core, signals it is ready, waits for "go", then
+# races for RACE_SECONDS of its own: under load, start-up takes longer than a race (a
+# fixed deadline set by the parent once expired before the first racer had started).
+_START = r"""
+import os, pathlib, sys, time
+ready, go, seconds = pathlib.Path(sys.argv[-3]), pathlib.Path(sys.argv[-2]), float(sys.argv[-1])
+(ready / str(os.getpid())).touch()
+while not go.exists():
+    time.sleep(0.01)
+until = time.time() + seconds
+"""
+RACE_SECONDS = 3.0
+
 _RACER = r"""
-import os, random, sys, time
+import random
 from dpone_core.backends.file_locks import LocalRunLockManager
-lock_dir, inside, until = sys.argv[1], sys.argv[2], float(sys.argv[3])
+""" + _START + r"""
+lock_dir, inside = sys.argv[1], sys.argv[2]
 manager = LocalRunLockManager(lock_dir)
 entered = violations = 0
 while time.time() < until:
@@ -204,10 +218,9 @@ print(entered, violations)
 """
 
 _PRUNER = r"""
-import sys, time
 from dpone_core.backends.file_locks import LocalRunLockManager
+""" + _START + r"""
 manager = LocalRunLockManager(sys.argv[1])
-until = float(sys.argv[2])
 pruned = 0
 while time.time() < until:
     pruned += len(manager.prune())
@@ -219,16 +232,27 @@ def test_prune_racing_16_acquirers_keeps_exclusion(tmp_path: Path) -> None:
     lock_dir = tmp_path / "L"
     lock_dir.mkdir()
     inside = tmp_path / "inside"
-    until = time.time() + 4.0
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    ready.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start_args = (str(ready), str(go), str(RACE_SECONDS))
 
     def start(script: str, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=env
+            [sys.executable, "-c", script, *args, *start_args],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
 
-    racers = [start(_RACER, str(lock_dir), str(inside), str(until)) for _ in range(16)]
-    pruners = [start(_PRUNER, str(lock_dir), str(until)) for _ in range(2)]
+    racers = [start(_RACER, str(lock_dir), str(inside)) for _ in range(16)]
+    pruners = [start(_PRUNER, str(lock_dir)) for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while len(os.listdir(ready)) < len(racers) + len(pruners):
+        assert time.monotonic() < deadline, "racers did not start"
+        assert all(proc.poll() is None for proc in racers + pruners), "a racer died at start"
+        time.sleep(0.02)
+    go.touch()
     results = [proc.communicate(timeout=120)[0].split() for proc in racers]
     pruned = sum(int(proc.communicate(timeout=120)[0]) for proc in pruners)
     assert all(proc.returncode == 0 for proc in racers + pruners)
