@@ -9,10 +9,11 @@ exit code 1 (after the others ran). A row that cannot run here says so in the ou
 why (no PostgreSQL on ``--pg-dsn``; a reference peer not installed): a bench row, not an
 error.
 
-Reference peers (``dagster-sling`` for the Dagster definitions) are never installed into
-the project: with ``--peers`` this script creates its own throwaway virtualenv under
-``--peers-dir`` and installs the peer there. ``--quick`` never installs one (that takes
-minutes): it uses a peer venv only if one already exists, else skips that column.
+Reference peers (``dagster-sling`` for the Dagster definitions; the reference ``dpone``,
+``dlt`` and ``sling`` in bench/bench_peers.py) are never installed into the project:
+with ``--peers`` bench/peers.py creates one throwaway virtualenv per peer under
+``--peers-dir`` and installs the pinned peer there. ``--quick`` never installs one (that
+takes minutes): it uses a peer venv only if one already exists, else skips those rows.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from peers import ensure_peer  # noqa: E402  (bench/peers.py: the throwaway peer venvs)
+
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
-SLING_PIN = "dagster-sling==0.29.*"  # pins the Dagster version the project uses (1.13)
 
 
 def _pg_reachable(dsn: str) -> str | None:
@@ -43,32 +47,12 @@ def _pg_reachable(dsn: str) -> str | None:
     return None
 
 
-def _sling_python(peers_dir: Path, install: bool) -> tuple[str | None, str]:
-    """The interpreter of a throwaway venv holding dagster-sling, and a note for the row."""
-    python = peers_dir / "sling" / "bin" / "python"
-    if python.exists():
-        return str(python), f"dagster-sling from {python}"
-    if not install:
-        return None, (
-            "peer dagster-sling: skipped (not installed; `--peers` builds its throwaway venv, "
-            "which takes minutes, so --quick never does)"
-        )
-    venv = peers_dir / "sling"
-    print(f"creating the throwaway peer venv {venv} ({SLING_PIN}) ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", SLING_PIN], check=False
-    )
-    if pip.returncode != 0:
-        return None, f"peer dagster-sling: skipped (pip install {SLING_PIN} failed)"
-    return str(python), f"dagster-sling from {python}"
-
-
 def _plan(args: argparse.Namespace) -> list[tuple[str, list[str] | None, str]]:
     """(title, argv or None when skipped, note) per bench."""
     quick = args.quick
     pg_missing = _pg_reachable(args.pg_dsn)
-    sling, sling_note = _sling_python(Path(args.peers_dir), args.peers and not quick)
+    install = args.peers and not quick
+    sling, sling_note = ensure_peer("dagster-sling", Path(args.peers_dir), install=install)
     py = sys.executable
     plan: list[tuple[str, list[str] | None, str]] = [
         (
@@ -102,7 +86,15 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, list[str] | None, str]]:
             [py, str(BENCH / "bench_dagster_defs.py")]
             + (["--quick", "--runs", "1", "--shapes", "many"] if quick else ["--runs", "5"])
             + (["--sling-python", sling] if sling else ["--dpone-only"]),
-            sling_note,
+            f"peer {sling_note}",
+        ),
+        (
+            "reference peers: dpone 0.88.0, dlt, sling",
+            [py, str(BENCH / "bench_peers.py"), "--peers-dir", args.peers_dir]
+            + ["--pg-dsn", args.pg_dsn]
+            + (["--quick"] if quick else [])
+            + (["--install"] if install else []),
+            "",
         ),
     ]
     return plan

@@ -29,9 +29,15 @@ def test_every_bench_runs_quick() -> None:
         "backends: local files vs PostgreSQL",
         "transfers",
         "Dagster definitions vs dagster-sling",
+        "reference peers: dpone 0.88.0, dlt, sling",
     ):
         assert f"=== {title}" in out, out
-    assert out.count(": exit 0,") == 5, out  # every bench ran (PostgreSQL is there in CI)
+    assert out.count(": exit 0,") == 6, out  # every bench ran (PostgreSQL is there in CI)
     assert "| `orchestrate run`, no-op `command` run |" in out
     assert "sqlite->sqlite append" in out and "peak RSS" in out
+    # bench/bench_peers.py: our rows always run; a peer's rows run or say "skipped: <why>".
+    assert "| OrchestratedRunService.run, instant executor" in out
+    assert "| sqlite->sqlite | dpone run (ours) |" in out
+    assert "| sqlite->postgres | dpone run (ours) |" in out
+    assert "creating the throwaway peer venv" not in out  # --quick never installs a peer
     assert out.rstrip().endswith("all benchmarks ran")
