@@ -223,8 +223,10 @@ def _count(db: Endpoint, table: TableName) -> int:
     return int(db.scalar(f"SELECT count(*) FROM {db.table(table)}") or 0)
 
 
-def _lock_writers_out(db: Endpoint, target: TableName) -> None:
+def _begin_upsert(db: Endpoint, target: TableName) -> None:
+    """Keep other writers off the target; the dialect's settings for the upsert."""
     db.dialect.lock_writers_out(db, db.table(target))
+    db.dialect.prepare_upsert(db, target)
 
 
 def _native_upsert(
@@ -234,7 +236,7 @@ def _native_upsert(
     shape: TargetShape,
     key: Sequence[str],
 ) -> PublishCounts:
-    _lock_writers_out(db, target)
+    _begin_upsert(db, target)
     before = _count(db, target)
     columns = staging.columns
     others = [c for c in columns if c not in key]
@@ -261,7 +263,7 @@ def _update_then_insert(
     shape: TargetShape,
     key: Sequence[str],
 ) -> PublishCounts:
-    _lock_writers_out(db, target)
+    _begin_upsert(db, target)
     columns = staging.columns
     others = [c for c in columns if c not in key]
     table = db.table(target)

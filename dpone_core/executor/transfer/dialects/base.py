@@ -219,6 +219,10 @@ class Dialect(ABC):
         """Keep other writers off the target during an upsert (readers stay unblocked)."""
 
     @abstractmethod
+    def prepare_upsert(self, db: Endpoint, target: TableName) -> None:
+        """Session settings that make the upsert into ``target`` fast (inside the load)."""
+
+    @abstractmethod
     def now(self) -> Any:
         """The current time as a ledger timestamp parameter."""
 

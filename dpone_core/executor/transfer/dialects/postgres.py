@@ -203,6 +203,9 @@ class PostgresDialect(Dialect):
     def lock_writers_out(self, db: Endpoint, table_sql: str) -> None:
         db.run(f"LOCK TABLE {table_sql} IN SHARE ROW EXCLUSIVE MODE")
 
+    def prepare_upsert(self, db: Endpoint, target: TableName) -> None:
+        """Nothing to do: shared buffers, not the session, cache the target's pages."""
+
     def now(self) -> Any:
         return utc_now()
 

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["SQLITE_BUSY_TIMEOUT", "SqliteDialect"]
 
 SQLITE_BUSY_TIMEOUT = 30.0
+#: Page cache of the target database during an upsert (KiB, SQLite's negative form).
+UPSERT_CACHE_KIB = 65536
 
 
 def _database_path(url: URL, base: Path) -> str:
@@ -196,6 +198,18 @@ class SqliteDialect(Dialect):
 
     def lock_writers_out(self, db: Endpoint, table_sql: str) -> None:
         """Nothing to do: the load transaction already holds the file's write lock."""
+
+    def prepare_upsert(self, db: Endpoint, target: TableName) -> None:
+        """A 64 MiB page cache for the target's database while the upsert runs.
+
+        The upsert probes the target's key index once per staged row and rewrites the
+        changed rows; with SQLite's default 2 MiB cache a million-row target keeps
+        re-reading the same index and table pages (the upsert took ~25 % longer at
+        1 M rows). The cache grows only as pages are read, and the load's connection
+        is closed after the load, so it costs memory only during this load.
+        """
+        schema = self.quote(target.schema or "main")
+        db.sqlite.execute(f"PRAGMA {schema}.cache_size = -{UPSERT_CACHE_KIB}")
 
     def now(self) -> Any:
         return utc_now_iso()
