@@ -9,8 +9,10 @@ every dependency points to an earlier op). The compute function is
 to write your own body instead.
 """
 
+import gc
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -117,7 +119,47 @@ def build_dpone_assets(
     """
     if max_processes_per_op < 1:
         raise ValueError("max_processes_per_op must be at least 1")
-    translator = translator or DagsterDponeTranslator()
+    with _collector_paused():
+        return _build(
+            manifests,
+            translator or DagsterDponeTranslator(),
+            resource_key=resource_key,
+            checks=checks,
+            op_tags=op_tags,
+            retry_policy=retry_policy,
+            max_processes_per_op=max_processes_per_op,
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the assets are built; restored on the way out.
+
+    Building thousands of assets allocates millions of objects that all stay alive
+    (they are the definitions). The collector cannot free any of them, yet each of its
+    passes walks them, and the full passes walk everything the process holds: about a
+    third of this function's time at 1,000 processes, and growing faster than the
+    processes. Reference counting still frees whatever is dropped meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(
+    manifests: Sequence[str | os.PathLike[str]],
+    translator: DagsterDponeTranslator,
+    *,
+    resource_key: str,
+    checks: bool,
+    op_tags: Mapping[str, Any] | None,
+    retry_policy: dg.RetryPolicy | None,
+    max_processes_per_op: int,
+) -> list[dg.AssetsDefinition]:
     loaded = load_all(expand_manifest_paths(manifests))
     everything = [process for manifest in loaded for process in processes_of(manifest)]
     _check_unique_run_ids(everything, translator)
