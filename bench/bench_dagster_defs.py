@@ -226,46 +226,60 @@ def main() -> None:
         print("peer dagster-sling: skipped (no interpreter; see --help): dpone only\n")
 
     cells = [(shape, procs, layout) for shape in shapes for procs, layout in sizes[shape].items()]
-    samples: dict[tuple[str, int, str], list[dict[str, float]]] = {}
+    # A layout two shapes share (50 x 20 is both "many" and "wide" at 1,000) runs once.
+    layouts = list(dict.fromkeys(layout for _, _, layout in cells))
+    samples: dict[tuple[int, int, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        inputs: dict[tuple[str, int, str], list[Path]] = {}
-        for shape, procs, (manifests, per) in cells:
-            root = Path(tmp) / f"{shape}-{procs}"
+        inputs: dict[tuple[int, int, str], list[Path]] = {}
+        for manifests, per in layouts:
+            root = Path(tmp) / f"{manifests}x{per}"
             root.mkdir()
-            inputs[(shape, procs, "dpone")] = _write_dpone(root, manifests, per)
-            inputs[(shape, procs, "sling")] = _write_sling(root, manifests, per)
-        # Interleaved: run r of every cell, dpone then Sling, before run r + 1 of any,
+            inputs[(manifests, per, "dpone")] = _write_dpone(root, manifests, per)
+            inputs[(manifests, per, "sling")] = _write_sling(root, manifests, per)
+        # Interleaved: run r of every layout, dpone then Sling, before run r + 1 of any,
         # so that load from other work on the machine falls on both columns alike.
         for run in range(args.runs):
-            for shape, procs, _ in cells:
+            for manifests, per in layouts:
                 for kind, python in (("dpone", sys.executable), ("sling", sling_python)):
                     if python is None:
                         continue
-                    sample = _run_worker(python, kind, inputs[(shape, procs, kind)])
-                    samples.setdefault((shape, procs, kind), []).append(sample)
+                    sample = _run_worker(python, kind, inputs[(manifests, per, kind)])
+                    samples.setdefault((manifests, per, kind), []).append(sample)
             print(f"run {run + 1}/{args.runs} done", flush=True)
+    medians = {key: _median(values) for key, values in samples.items()}
+
+    def median(shape: str, procs: int, kind: str) -> dict[str, float] | None:
+        return medians.get((*sizes[shape][procs], kind))
+
+    def paired(shape: str, procs: int) -> str:
+        """Median of each run's own dpone/sling (the two ran back to back): drift-proof."""
+        ours, peer = (samples.get((*sizes[shape][procs], kind)) for kind in ("dpone", "sling"))
+        if not ours or not peer:
+            return "-"
+        pairs = zip(ours, peer, strict=True)
+        ratios = [(a["build"] + a["snapshot"]) / (b["build"] + b["snapshot"]) for a, b in pairs]
+        return f"{statistics.median(ratios):.2f}x"
 
     print(
         f"\nmedians of {args.runs} interleaved runs, each in a fresh interpreter "
         "(build + snapshot + serialize; imports excluded)\n"
     )
     print(
-        "| shape | processes | layout | dpone s | sling s | dpone/sling | build s dpone | "
-        "build s sling | snapshot MB dpone / sling |"
+        "| shape | processes | layout | dpone s | sling s | dpone/sling | per-run ratio | "
+        "build s dpone | build s sling | snapshot MB dpone / sling |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    medians: dict[tuple[str, int, str], dict[str, float]] = {
-        cell: _median(values) for cell, values in samples.items()
-    }
+    print("|---|---|---|---|---|---|---|---|---|---|")
     goals: list[str] = []
     for shape, procs, (manifests, per) in cells:
-        ours = medians[(shape, procs, "dpone")]
-        peer = medians.get((shape, procs, "sling"))
+        ours = median(shape, procs, "dpone")
+        peer = median(shape, procs, "sling")
+        assert ours is not None
         ratio = ours["total"] / peer["total"] if peer else None
 
         print(
             f"| {shape} | {procs:,} | {manifests} x {per} | {ours['total']:.2f} | "
             f"{_cell(peer, 'total')} | {f'{ratio:.2f}x' if ratio is not None else '-'} | "
+            f"{paired(shape, procs)} | "
             f"{ours['build']:.2f} | {_cell(peer, 'build')} | "
             f"{ours['bytes'] / 1e6:.2f} / {_cell(peer, 'bytes', 1e6)} |",
             flush=True,
@@ -278,14 +292,13 @@ def main() -> None:
     print()
     for shape in shapes:
         low, high = sorted(sizes[shape])
-        small, large = medians[(shape, low, "dpone")], medians[(shape, high, "dpone")]
+        small, large = median(shape, low, "dpone"), median(shape, high, "dpone")
+        assert small is not None and large is not None
         growth = large["total"] / small["total"]
         line = f"growth {shape} {low:,} -> {high:,} processes: dpone {growth:.2f}x"
-        if (shape, low, "sling") in medians:
-            peer_growth = (
-                medians[(shape, high, "sling")]["total"] / medians[(shape, low, "sling")]["total"]
-            )
-            line += f", sling {peer_growth:.2f}x"
+        peer_small, peer_large = median(shape, low, "sling"), median(shape, high, "sling")
+        if peer_small and peer_large:
+            line += f", sling {peer_large['total'] / peer_small['total']:.2f}x"
         verdict = _verdict(growth <= GOAL_GROWTH)
         print(f"{line} (linear = 3.0x); goal dpone <= {GOAL_GROWTH}x: {verdict}")
     if args.quick:
