@@ -72,6 +72,41 @@ def _timed(argv: list[str], cwd: Path) -> float:
     return elapsed
 
 
+#: The staircase under a no-op run: each step adds what one layer of it costs, so the
+#: table says how much of the difference is Python, pydantic, PyYAML, dpone's modules and
+#: models, and the run itself (docs/performance.md, "A whole run through the CLI").
+FLOOR_STEPS = (
+    ("python -c pass", "pass"),
+    ("+ import pydantic", "import pydantic"),
+    (
+        "+ the first pydantic model (plugin discovery, schema machinery)",
+        "from pydantic import BaseModel\nclass A(BaseModel):\n    x: int\nA(x=1)",
+    ),
+    (
+        "+ import yaml, fasteners",
+        "import pydantic, yaml, fasteners\nclass A(pydantic.BaseModel):\n    x: int\n",
+    ),
+    (
+        "+ every dpone module a no-op run imports (models built)",
+        "import dpone_core.cli, dpone_core.run, dpone_core.executor.service, "
+        "dpone_core.backends.file_locks, dpone_core.backends.file_state",
+    ),
+)
+
+
+def bench_floor(root: Path, runs: int) -> list[tuple[str, float]]:
+    """Medians of each step of FLOOR_STEPS and of the whole run, interleaved."""
+    samples: dict[str, list[float]] = {label: [] for label, _ in FLOOR_STEPS}
+    samples["+ the run itself (lock, state, supervisor, command, evidence)"] = []
+    for i in range(runs):
+        for label, code in FLOOR_STEPS:
+            samples[label].append(_timed([sys.executable, "-c", code], root))
+        samples["+ the run itself (lock, state, supervisor, command, evidence)"].append(
+            _timed(_argv("command.yml", f"f{i}"), root)
+        )
+    return [(label, statistics.median(values)) for label, values in samples.items()]
+
+
 def bench_wall(root: Path, runs: int) -> dict[str, float]:
     samples: dict[str, list[float]] = {"pass": [], "command": [], "transfer": []}
     for i in range(runs):  # interleaved: a slow moment hits every column alike
@@ -132,6 +167,7 @@ def main() -> None:
         _workspace(root)
         time.sleep(SETTLED_SECONDS)  # a scheduled manifest was written long before its run
         wall = bench_wall(root, args.runs)
+        floor = bench_floor(root, args.runs)
         syncs = {
             name: count_syncs(root, f"{name}.yml", f"s-{name}") for name in ("command", "transfer")
         }
@@ -150,6 +186,14 @@ def main() -> None:
             f"| `orchestrate run`, {label} | {base:.1f} ms | {ms:.1f} ms | {ms / base:.2f}x | "
             f"+{ms - base:.1f} ms | {goal if name == 'command' else '-'} |"
         )
+    print()
+    print("Where a no-op run's time goes (each line adds one layer; medians, interleaved)")
+    print("| step | cumulative | this step |")
+    print("|---|---|---|")
+    previous = 0.0
+    for label, ms in floor:
+        print(f"| {label} | {ms:.1f} ms | +{ms - previous:.1f} ms |")
+        previous = ms
     print()
     print(
         "| case | sync calls per run (strace -f -c, all processes) | modules imported "
