@@ -284,3 +284,87 @@ def test_prefetch_close_stops_an_endless_producer() -> None:
                 break
     assert closed.is_set()
     assert not [t for t in threading.enumerate() if t.name == "endless"]
+
+
+def _copying(url: str, schema: str) -> bool:
+    """A COPY into a table of ``schema`` is running (and has rows in)."""
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
+        row = conn.execute(
+            # The staging table is not committed, so it is found by the COPY's text.
+            "SELECT count(*) FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid) "
+            "WHERE a.query LIKE 'COPY %%' AND strpos(a.query, %s) > 0 "
+            "AND p.tuples_processed > 0",
+            (f'"{schema}"',),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_sigterm_during_the_copy_ends_cleanly_and_publishes_nothing(
+    tmp_path: Path, pg_side: Side
+) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    src = sqlite_side(tmp_path / "source.db")
+    src.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, note TEXT, amount REAL)")
+    src.executemany(
+        "INSERT INTO orders VALUES (?, ?, ?)", ((i, f"n{i}", i / 3) for i in range(1, 1_500_001))
+    )
+    target = pg_side.table("landing")
+    conns = connections(src, pg_side)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    manifest = {
+        "version": 1,
+        "connections": conns,
+        "processes": {
+            "orders": {
+                "source": {"connection": "src", "table": "orders"},
+                "target": {"connection": "dst", "table": target},
+                "strategy": {"mode": "append"},
+                "batch_size": 1000,
+            }
+        },
+    }
+    (workspace / "m.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPONE_ORCHESTRATION")}
+    argv = ["orchestrate", "run", "--format", "json", "--manifest", "m.yml"]
+    argv += ["--run-id", "r1", "--backend", "files"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dpone_core.cli", *argv],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _copying(pg_side.url, str(pg_side.schema)):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the COPY never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err, err
+    assert "SIGTERM" in err, err
+    assert json.loads(out)["blockers"] == ["run.interrupted"]
+    assert not pg_side.exists("landing")
+    assert pg_side.query(f"SELECT count(*) FROM {pg_side.table('_dpone_loads')}") == [(0,)]
+    assert not _copying(pg_side.url, str(pg_side.schema))
+    # The same load id, started again, loads every row once.
+    spec = process("orders", target, "append", batch_size=1000)
+    again = run_transfer(spec, context(conns, run_id="r1", process_name="orders"))
+    assert again.status == "passed", again.errors
+    assert pg_side.query(f"SELECT count(*) FROM {target}") == [(1_500_000,)]
