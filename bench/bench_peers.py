@@ -139,15 +139,23 @@ def _ratio(ours: float, theirs: float | None) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "-"
 
 
+#: Ours with ``os.fsync`` a no-op: the reference never fsyncs (its state and lock files
+#: are written and renamed only), so this row shows how much of the gap is durability.
+_NO_FSYNC = "import os\nos.fsync = lambda fd: None\n"
+
+
 def bench_orchestration(reference: str | None, note: str, rounds: int, runs: int) -> None:
     """Ours and the reference's service, alternating workers; medians per run."""
     ours: list[float] = []
+    ours_unsynced: list[float] = []
     theirs: list[float] = []
     for _ in range(rounds):
         ours += _worker(sys.executable, _OURS_SETUP, runs)
         if reference:
             theirs += _worker(reference, _REFERENCE_SETUP, runs)
+        ours_unsynced += _worker(sys.executable, _NO_FSYNC + _OURS_SETUP, runs)
     mine = statistics.median(ours)
+    unsynced = statistics.median(ours_unsynced)
     ref = statistics.median(theirs) if theirs else None
     print(f"\n### orchestration alone ({rounds} x {runs} runs per side, median per run)\n")
     print("| what | reference dpone 0.88.0 | ours | ours/reference |")
@@ -155,6 +163,11 @@ def bench_orchestration(reference: str | None, note: str, rounds: int, runs: int
     print(
         "| OrchestratedRunService.run, instant executor, local lock + job state + evidence | "
         f"{f'{ref:.2f} ms' if ref is not None else note} | {mine:.2f} ms | {_ratio(mine, ref)} |"
+    )
+    print(
+        "| the same, ours with `os.fsync` a no-op (the reference never fsyncs) | "
+        f"{f'{ref:.2f} ms' if ref is not None else note} | {unsynced:.2f} ms | "
+        f"{_ratio(unsynced, ref)} |"
     )
 
 
