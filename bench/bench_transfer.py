@@ -339,16 +339,21 @@ def pg_fresh(dsn: str, schema: str, ddl: str | None, *, keep: bool = False) -> C
     return setup
 
 
-def _vm_rss_kib() -> int:
-    """Current resident set size (Linux ``/proc``; 0 elsewhere)."""
+def _proc_status_kib(field: str) -> int:
+    """A ``/proc/self/status`` size in KiB (Linux; 0 elsewhere)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _vm_rss_kib() -> int:
+    """Current resident set size."""
+    return _proc_status_kib("VmRSS")
 
 
 def child_rss(args: argparse.Namespace) -> int:
@@ -370,7 +375,9 @@ def child_rss(args: argparse.Namespace) -> int:
     transfer(args.src, args.dst, args.target, "append", fast_paths=args.path != "general")
     done.set()
     sampler.join()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM is this process image's high-water mark. ru_maxrss is not: Linux carries
+    # it across exec, so a child of a large parent reported the parent's size.
+    peak = _proc_status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"before_kib": before, "growth_kib": highest[0] - before, "peak_kib": peak}))
     return 0
 
