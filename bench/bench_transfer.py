@@ -409,7 +409,221 @@ def fmt_ratio(value: float) -> str:
     return f"{value:.2f}x"
 
 
-def main() -> int:
+@dataclass(frozen=True)
+class Setup:
+    """The files, URLs and schemas every case of one benchmark run shares."""
+
+    work: Path
+    src: Path
+    changed: Path
+    merge_template: Path
+    dst: Path
+    pg_url: str
+    libpq: str
+    schema: str
+
+    @property
+    def src_url(self) -> str:
+        return f"sqlite:///{self.src}"
+
+    @property
+    def dst_url(self) -> str:
+        return f"sqlite:///{self.dst}"
+
+
+PLAIN_INSERT = f"INSERT INTO t ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def sqlite_cases(f: Setup) -> list[Case]:
+    """sqlite -> sqlite append and merge: the plain loop, SQLite's own, the limit, dpone."""
+    return sqlite_append_cases(f) + sqlite_merge_cases(f)
+
+
+def sqlite_append_cases(f: Setup) -> list[Case]:
+    src, dst, src_url, dst_url = f.src, f.dst, f.src_url, f.dst_url
+    plain_insert = PLAIN_INSERT
+    empty_t = f"CREATE TABLE t ({TARGET_COLUMNS});"
+    append = "sqlite->sqlite append"
+    return [
+        Case(
+            append,
+            "plain fetchmany/executemany loop",
+            fresh(dst, empty_t),
+            lambda: plain_loop(src, dst, plain_insert),
+        ),
+        Case(
+            append,
+            "SQLite ATTACH + INSERT ... SELECT",
+            fresh(dst, empty_t),
+            lambda: attach_copy(src, dst, f"INSERT INTO t ({COLUMNS})"),
+            peer=True,
+        ),
+        Case(
+            append,
+            "run_transfer general path, new target",
+            fresh(dst),
+            lambda: transfer(src_url, dst_url, "t", "append", fast_paths=False),
+        ),
+        Case(
+            append,
+            "run_transfer general path, existing target",
+            fresh(dst, empty_t),
+            lambda: transfer(src_url, dst_url, "t", "append", fast_paths=False),
+        ),
+        Case(
+            append,
+            "run_transfer fast path, new target",
+            fresh(dst),
+            lambda: transfer(src_url, dst_url, "t", "append"),
+        ),
+        Case(
+            append,
+            "run_transfer fast path, existing target",
+            fresh(dst, empty_t),
+            lambda: transfer(src_url, dst_url, "t", "append"),
+        ),
+    ]
+
+
+def sqlite_merge_cases(f: Setup) -> list[Case]:
+    changed, dst, merge_template, dst_url = f.changed, f.dst, f.merge_template, f.dst_url
+    plain_insert = PLAIN_INSERT
+    upsert_tail = upsert_tail_sql()
+    merge = "sqlite->sqlite merge (10% changed)"
+    return [
+        Case(
+            merge,
+            "plain executemany upsert loop",
+            fresh(dst, template=merge_template),
+            lambda: plain_loop(changed, dst, plain_insert + upsert_tail),
+        ),
+        Case(
+            merge,
+            "SQLite ATTACH + INSERT ... SELECT ... ON CONFLICT",
+            fresh(dst, template=merge_template),
+            lambda: attach_copy(changed, dst, f"INSERT INTO t ({COLUMNS})", upsert_tail),
+        ),
+        Case(
+            merge,
+            "limit: ATTACH + TEMP stage + ON CONFLICT ... WHERE changed",
+            fresh(dst, template=merge_template),
+            lambda: sqlite_merge_limit(changed, dst),
+            peer=True,
+        ),
+        Case(
+            merge,
+            "run_transfer general path",
+            fresh(dst, template=merge_template),
+            lambda: transfer(
+                f"sqlite:///{changed}",
+                dst_url,
+                "t",
+                "merge",
+                key=["order_id"],
+                fast_paths=False,
+            ),
+        ),
+        Case(
+            merge,
+            "run_transfer fast path",
+            fresh(dst, template=merge_template),
+            lambda: transfer(f"sqlite:///{changed}", dst_url, "t", "merge", key=["order_id"]),
+        ),
+    ]
+
+
+def pg_cases(f: Setup) -> list[Case]:
+    """sqlite -> PostgreSQL append and merge: executemany, the psql pipe, the limit, dpone."""
+    src, changed, libpq, pg_url, schema = f.src, f.changed, f.libpq, f.pg_url, f.schema
+    src_url = f.src_url
+    to_pg = "sqlite->postgres append"
+    pg_t = f'"{schema}"."t"'
+    pg_empty = f"CREATE TABLE {pg_t} ({PG_TARGET_COLUMNS})"
+    no_cli = missing_clis()
+    pg_merge = "sqlite->postgres merge (10% changed)"
+    # Its own schema: the append cases drop theirs before every run.
+    merge_schema = f"{schema}_m"
+    pg_mt = f'"{merge_schema}"."t"'
+    pg_from_template = (
+        f'CREATE TABLE {pg_mt} AS TABLE "{merge_schema}"."merge_template"; '
+        f'CREATE UNIQUE INDEX t_dpone_key ON {pg_mt} ("order_id")'
+    )
+    return [
+        Case(
+            to_pg,
+            "psycopg executemany loop",
+            pg_fresh(libpq, schema, pg_empty),
+            lambda: pg_executemany(src, libpq, pg_t),
+        ),
+        Case(
+            to_pg,
+            "sqlite3 -csv | psql \\copy (existing table)",
+            pg_fresh(libpq, schema, pg_empty),
+            lambda: pg_pipe_append(src, libpq, pg_t),
+            peer=True,
+            skipped=no_cli,
+        ),
+        Case(
+            to_pg,
+            "run_transfer COPY, new target",
+            pg_fresh(libpq, schema, None),
+            lambda: transfer(src_url, pg_url, f"{schema}.t", "append"),
+        ),
+        Case(
+            to_pg,
+            "run_transfer COPY, existing target",
+            pg_fresh(libpq, schema, pg_empty),
+            lambda: transfer(src_url, pg_url, f"{schema}.t", "append"),
+        ),
+        Case(
+            pg_merge,
+            "limit: psql \\copy TEMP stage + ON CONFLICT ... WHERE changed",
+            pg_fresh(libpq, merge_schema, pg_from_template, keep=True),
+            lambda: pg_merge_limit(changed, libpq, pg_mt),
+            peer=True,
+            skipped=no_cli,
+        ),
+        Case(
+            pg_merge,
+            "run_transfer merge (COPY into staging)",
+            pg_fresh(libpq, merge_schema, pg_from_template, keep=True),
+            lambda: transfer(
+                f"sqlite:///{changed}",
+                pg_url,
+                f"{merge_schema}.t",
+                "merge",
+                key=["order_id"],
+            ),
+        ),
+    ]
+
+
+def rss_rows(f: Setup, n: int, *, skip_pg: bool) -> list[tuple[str, list[dict[str, int]]]]:
+    """Peak RSS of one load in a fresh process, at N/10 and N rows, per path."""
+    src, dst, dst_url, libpq, schema = f.src, f.dst, f.dst_url, f.libpq, f.schema
+    rows: list[tuple[str, list[dict[str, int]]]] = []
+    small = f.work / "source_small.db"
+    build_source(small, max(n // 10, 1))
+    rss_paths: list[tuple[str, str, str | None]] = [
+        ("general path sqlite->sqlite", "general", None)
+    ]
+    if not skip_pg:
+        rss_paths.append(("COPY path sqlite->postgres", "fast", f.pg_url))
+    for label, path, url in rss_paths:
+        measured = []
+        for source in (small, src):
+            if url is None:
+                fresh(dst)()
+                out = run_child(source, dst_url, "t", path)
+            else:
+                pg_fresh(libpq, schema, None)()
+                out = run_child(source, url, f"{schema}.t", path)
+            measured.append(out)
+        rows.append((label, measured))
+    return rows
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
@@ -422,210 +636,50 @@ def main() -> int:
     parser.add_argument("--dst", help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     if args.child_rss:
         return child_rss(args)
-
     n = args.rows
-    pg_url = args.pg_dsn
-    libpq = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    libpq = args.pg_dsn.replace("postgresql+psycopg://", "postgresql://", 1)
     work = Path(tempfile.mkdtemp(prefix="dpone-bench-"))
-    schema = f"dpone_bench_{uuid.uuid4().hex[:8]}"
+    f = Setup(
+        work=work,
+        src=work / "source.db",
+        changed=work / "source_changed.db",
+        merge_template=work / "merge_template.db",
+        dst=work / "target.db",
+        pg_url=args.pg_dsn,
+        libpq=libpq,
+        schema=f"dpone_bench_{uuid.uuid4().hex[:8]}",
+    )
     try:
         print(f"building {n:,}-row sources in {work} ...", file=sys.stderr, flush=True)
-        src = work / "source.db"
-        build_source(src, n)
-        changed = work / "source_changed.db"
-        build_source(changed, n, changed_every=10)
-        merge_template = work / "merge_template.db"
-        transfer(f"sqlite:///{src}", f"sqlite:///{merge_template}", "t", "merge", key=["order_id"])
-        dst = work / "target.db"
-        src_url, dst_url = f"sqlite:///{src}", f"sqlite:///{dst}"
-        plain_insert = f"INSERT INTO t ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-        upsert_tail = (
-            " ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id, "
-            "amount = excluded.amount, status = excluded.status, note = excluded.note, "
-            "updated_at = excluded.updated_at"
-        )
-        empty_t = f"CREATE TABLE t ({TARGET_COLUMNS});"
-
-        append = "sqlite->sqlite append"
-        merge = "sqlite->sqlite merge (10% changed)"
-        to_pg = "sqlite->postgres append"
-        cases = [
-            Case(
-                append,
-                "plain fetchmany/executemany loop",
-                fresh(dst, empty_t),
-                lambda: plain_loop(src, dst, plain_insert),
-            ),
-            Case(
-                append,
-                "SQLite ATTACH + INSERT ... SELECT",
-                fresh(dst, empty_t),
-                lambda: attach_copy(src, dst, f"INSERT INTO t ({COLUMNS})"),
-                peer=True,
-            ),
-            Case(
-                append,
-                "run_transfer general path, new target",
-                fresh(dst),
-                lambda: transfer(src_url, dst_url, "t", "append", fast_paths=False),
-            ),
-            Case(
-                append,
-                "run_transfer general path, existing target",
-                fresh(dst, empty_t),
-                lambda: transfer(src_url, dst_url, "t", "append", fast_paths=False),
-            ),
-            Case(
-                append,
-                "run_transfer fast path, new target",
-                fresh(dst),
-                lambda: transfer(src_url, dst_url, "t", "append"),
-            ),
-            Case(
-                append,
-                "run_transfer fast path, existing target",
-                fresh(dst, empty_t),
-                lambda: transfer(src_url, dst_url, "t", "append"),
-            ),
-            Case(
-                merge,
-                "plain executemany upsert loop",
-                fresh(dst, template=merge_template),
-                lambda: plain_loop(changed, dst, plain_insert + upsert_tail),
-            ),
-            Case(
-                merge,
-                "SQLite ATTACH + INSERT ... SELECT ... ON CONFLICT",
-                fresh(dst, template=merge_template),
-                lambda: attach_copy(changed, dst, f"INSERT INTO t ({COLUMNS})", upsert_tail),
-            ),
-            Case(
-                merge,
-                "limit: ATTACH + TEMP stage + ON CONFLICT ... WHERE changed",
-                fresh(dst, template=merge_template),
-                lambda: sqlite_merge_limit(changed, dst),
-                peer=True,
-            ),
-            Case(
-                merge,
-                "run_transfer general path",
-                fresh(dst, template=merge_template),
-                lambda: transfer(
-                    f"sqlite:///{changed}",
-                    dst_url,
-                    "t",
-                    "merge",
-                    key=["order_id"],
-                    fast_paths=False,
-                ),
-            ),
-            Case(
-                merge,
-                "run_transfer fast path",
-                fresh(dst, template=merge_template),
-                lambda: transfer(f"sqlite:///{changed}", dst_url, "t", "merge", key=["order_id"]),
-            ),
-        ]
-        if not args.skip_pg:
-            pg_t = f'"{schema}"."t"'
-            pg_empty = f"CREATE TABLE {pg_t} ({PG_TARGET_COLUMNS})"
-            no_cli = missing_clis()
-            pg_merge = "sqlite->postgres merge (10% changed)"
-            # Its own schema: the append cases drop theirs before every run.
-            merge_schema = f"{schema}_m"
-            pg_mt = f'"{merge_schema}"."t"'
-            pg_from_template = (
-                f'CREATE TABLE {pg_mt} AS TABLE "{merge_schema}"."merge_template"; '
-                f'CREATE UNIQUE INDEX t_dpone_key ON {pg_mt} ("order_id")'
-            )
-            cases += [
-                Case(
-                    to_pg,
-                    "psycopg executemany loop",
-                    pg_fresh(libpq, schema, pg_empty),
-                    lambda: pg_executemany(src, libpq, pg_t),
-                ),
-                Case(
-                    to_pg,
-                    "sqlite3 -csv | psql \\copy (existing table)",
-                    pg_fresh(libpq, schema, pg_empty),
-                    lambda: pg_pipe_append(src, libpq, pg_t),
-                    peer=True,
-                    skipped=no_cli,
-                ),
-                Case(
-                    to_pg,
-                    "run_transfer COPY, new target",
-                    pg_fresh(libpq, schema, None),
-                    lambda: transfer(src_url, pg_url, f"{schema}.t", "append"),
-                ),
-                Case(
-                    to_pg,
-                    "run_transfer COPY, existing target",
-                    pg_fresh(libpq, schema, pg_empty),
-                    lambda: transfer(src_url, pg_url, f"{schema}.t", "append"),
-                ),
-                Case(
-                    pg_merge,
-                    "limit: psql \\copy TEMP stage + ON CONFLICT ... WHERE changed",
-                    pg_fresh(libpq, merge_schema, pg_from_template, keep=True),
-                    lambda: pg_merge_limit(changed, libpq, pg_mt),
-                    peer=True,
-                    skipped=no_cli,
-                ),
-                Case(
-                    pg_merge,
-                    "run_transfer merge (COPY into staging)",
-                    pg_fresh(libpq, merge_schema, pg_from_template, keep=True),
-                    lambda: transfer(
-                        f"sqlite:///{changed}",
-                        pg_url,
-                        f"{merge_schema}.t",
-                        "merge",
-                        key=["order_id"],
-                    ),
-                ),
-            ]
+        build_source(f.src, n)
+        build_source(f.changed, n, changed_every=10)
+        transfer(f.src_url, f"sqlite:///{f.merge_template}", "t", "merge", key=["order_id"])
+        cases = sqlite_cases(f) + ([] if args.skip_pg else pg_cases(f))
         wanted = [word for word in args.groups.split(",") if word]
         if wanted:
             cases = [c for c in cases if any(word in c.group for word in wanted)]
         if any(case.group.startswith("sqlite->postgres merge") for case in cases):
-            pg_fresh(libpq, f"{schema}_m", None)()
-            transfer(src_url, pg_url, f"{schema}_m.merge_template", "merge", key=["order_id"])
+            pg_fresh(libpq, f"{f.schema}_m", None)()
+            merge_template = f"{f.schema}_m.merge_template"
+            transfer(f.src_url, f.pg_url, merge_template, "merge", key=["order_id"])
         measure(cases, args.repeat)
-
-        rss_rows = []
-        small = work / "source_small.db"
-        build_source(small, max(n // 10, 1))
-        rss_paths: list[tuple[str, str, str | None]] = []
-        if not args.no_rss:
-            rss_paths.append(("general path sqlite->sqlite", "general", None))
-        if not args.skip_pg and not args.no_rss:
-            rss_paths.append(("COPY path sqlite->postgres", "fast", pg_url))
-        for label, path, url in rss_paths:
-            measured = []
-            for source in (small, src):
-                if url is None:
-                    fresh(dst)()
-                    out = run_child(source, dst_url, "t", path)
-                else:
-                    pg_fresh(libpq, schema, None)()
-                    out = run_child(source, url, f"{schema}.t", path)
-                measured.append(out)
-            rss_rows.append((label, measured))
-
-        report(n, args.repeat, cases, rss_rows)
+        rss = [] if args.no_rss else rss_rows(f, n, skip_pg=args.skip_pg)
+        report(n, args.repeat, cases, rss)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not args.skip_pg:
             import psycopg
 
             with psycopg.connect(libpq, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_m" CASCADE')
+                conn.execute(f'DROP SCHEMA IF EXISTS "{f.schema}" CASCADE')
+                conn.execute(f'DROP SCHEMA IF EXISTS "{f.schema}_m" CASCADE')
     return 0
 
 
