@@ -553,6 +553,32 @@ def _graph_error(display: str, node: yaml.Node, expected: str) -> ManifestError:
     return ManifestError(display, where, expected)
 
 
+def _plain_tree_within_limits(root: yaml.Node) -> bool:
+    """True when a graph without aliases is well inside every limit.
+
+    A manifest without an anchor (``&``) composes to a plain tree, so measuring it
+    needs no memo of shared nodes: one cheap pass over its nodes. Anything near a
+    limit returns False and goes through the exact measurement, which names the
+    offending node.
+    """
+    nodes = chars = 0
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth >= MAX_DEPTH or nodes >= MAX_EXPANDED_NODES:
+            return False
+        if isinstance(node, yaml.ScalarNode):
+            chars += len(node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+    return chars < MAX_EXPANDED_CHARS
+
+
 class _GraphSize:
     """Sizes of a composed YAML graph as if every alias were expanded, without expanding it.
 
@@ -566,7 +592,9 @@ class _GraphSize:
         self.sizes: dict[int, tuple[int, int, int]] = {}  # id -> (nodes, chars, depth)
         self.aliases = 0
 
-    def check(self, root: yaml.Node) -> None:
+    def check(self, root: yaml.Node, text: str) -> None:
+        if "&" not in text and _plain_tree_within_limits(root):
+            return  # no anchor, so no alias: the tree is what gets built, and it is small
         on_path = {id(root)}
         stack = [(root, iter(_children(root)))]
         while stack:
@@ -627,7 +655,7 @@ def _compose_and_construct(text: str, display: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        _GraphSize(display).check(node)
+        _GraphSize(display).check(node, text)
         try:
             return loader.construct_document(node)
         except (ValueError, OverflowError, TypeError, RecursionError) as exc:

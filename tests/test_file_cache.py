@@ -9,13 +9,17 @@ from pathlib import Path
 import pytest
 
 from dpone_core import file_cache
+from dpone_core.errors import ManifestError
 from dpone_core.file_cache import SETTLE_NS, FileCache
 from dpone_core.handoff.builder import SchedulerHandoffBuilder
 from dpone_core.handoff.inputs import HandoffInputs
 from dpone_core.manifest import load_manifest
 from dpone_core.redact import register_secret
 
-LATER = time.time_ns() + 10 * SETTLE_NS  # "now" long after every file of this test changed
+
+def later() -> int:
+    """A "now" long after every file of the test changed (the file counts as settled)."""
+    return time.time_ns() + 10 * SETTLE_NS
 
 
 def _file(tmp_path: Path, text: str = "v1") -> Path:
@@ -27,7 +31,7 @@ def _file(tmp_path: Path, text: str = "v1") -> Path:
 def test_an_unchanged_settled_file_is_a_hit(tmp_path: Path) -> None:
     path = _file(tmp_path)
     cache: FileCache[str] = FileCache()
-    cache.put(str(path), os.stat(path), "parsed", now_ns=LATER)
+    cache.put(str(path), os.stat(path), "parsed", now_ns=later())
     assert cache.get(str(path)) == "parsed"
     assert cache.get(os.path.relpath(path)) == "parsed"  # keyed by absolute path
 
@@ -44,7 +48,7 @@ def test_a_file_changed_moments_ago_is_never_cached(tmp_path: Path) -> None:
 def test_any_change_to_the_file_is_a_miss(tmp_path: Path, change: str) -> None:
     path = _file(tmp_path)
     cache: FileCache[str] = FileCache()
-    cache.put(str(path), os.stat(path), "parsed", now_ns=LATER)
+    cache.put(str(path), os.stat(path), "parsed", now_ns=later())
     time.sleep(0.02)  # past the timestamp tick, so mtime/ctime move
     if change == "rewrite":
         path.write_text("v2")  # same size
@@ -65,7 +69,7 @@ def test_a_changed_input_variable_is_a_miss(tmp_path: Path) -> None:
     path = _file(tmp_path)
     cache: FileCache[str] = FileCache()
     env = {"DSN": "a"}
-    cache.put(str(path), os.stat(path), "parsed", ["DSN", "UNSET"], env, now_ns=LATER)
+    cache.put(str(path), os.stat(path), "parsed", ["DSN", "UNSET"], env, now_ns=later())
     assert cache.get(str(path), env) == "parsed"
     assert cache.get(str(path), {"DSN": "b"}) is None
     assert cache.get(str(path), {"DSN": "a", "UNSET": "now set"}) is None
@@ -78,10 +82,10 @@ def test_the_cache_is_bounded_least_recently_used_first(tmp_path: Path) -> None:
         path = tmp_path / f"{i}.txt"
         path.write_text(str(i))
         paths.append(path)
-    cache.put(str(paths[0]), os.stat(paths[0]), 0, now_ns=LATER)
-    cache.put(str(paths[1]), os.stat(paths[1]), 1, now_ns=LATER)
+    cache.put(str(paths[0]), os.stat(paths[0]), 0, now_ns=later())
+    cache.put(str(paths[1]), os.stat(paths[1]), 1, now_ns=later())
     assert cache.get(str(paths[0])) == 0  # 0 is now the most recent
-    cache.put(str(paths[2]), os.stat(paths[2]), 2, now_ns=LATER)
+    cache.put(str(paths[2]), os.stat(paths[2]), 2, now_ns=later())
     assert [cache.get(str(p)) for p in paths] == [0, None, 2]
 
 
@@ -138,3 +142,32 @@ def test_the_handoff_builder_renders_the_same_inputs_once_and_masks_new_secrets(
     register_secret(secret)
     masked = builder.build(_inputs(secret))
     assert secret not in masked.cron_command  # the cache does not outlive the registry
+
+
+# -- the anchor-free fast path of the alias-bomb check (dpone_core.manifest) -------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("a: " + "[" * 70 + "]" * 70, "expected at most 64 levels of nesting"),
+        ("a: [" + ", ".join(["1"] * 100_001) + "]", "expected at most 100000 YAML values"),
+    ],
+    ids=["deep", "wide"],
+)
+def test_a_manifest_without_anchors_meets_the_same_limits(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    path = tmp_path / "m.yml"
+    path.write_text(f"version: 1\n{body}\n")
+    with pytest.raises(ManifestError, match=expected):
+        load_manifest(path)
+
+
+def test_an_ampersand_in_a_value_is_not_an_anchor(tmp_path: Path) -> None:
+    path = tmp_path / "m.yml"
+    path.write_text(
+        "version: 1\nconnections: {db: 'postgresql://h/db?a=1&b=2'}\n"
+        "processes:\n  job: {kind: command, command: [echo, 'fish & chips']}\n"
+    )
+    assert load_manifest(path).manifest.connections["db"].endswith("&b=2")

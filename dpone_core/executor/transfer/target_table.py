@@ -8,6 +8,7 @@ them (types as declared), not what the manifest hoped for.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from dpone_core.manifest import (
@@ -78,18 +79,31 @@ def declared_table_name(loaded: LoadedManifest, process: TransferProcess) -> str
     ``public``); after a load, :func:`target_table` says what the database says.
     Never contains a password: only the URL's database part is read.
     """
+    url_text = resolved_connections(loaded)[process.target.connection]
+    table = process.target.table
+    schema, _, name = table.rpartition(".")
+    database = _database_of(url_text)
+    if database is None:
+        return table
+    backend, database_name = database
+    if backend == "sqlite":
+        return f"{database_name}.{schema or 'main'}.{name}"
+    return f"{database_name}.{schema or 'public'}.{name}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _database_of(url_text: str) -> tuple[str, str | None] | None:
+    """``(backend, database)`` of a connection URL; parsed once per URL, because a
+    Dagster code server names the target table of every process of every manifest."""
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
 
-    url_text = resolved_connections(loaded)[process.target.connection]
-    table = process.target.table
-    schema, _, name = table.rpartition(".")
     try:
         url = make_url(url_text)
     except Exception:
-        return table
-    if url.get_backend_name() == "sqlite":
-        database = Path(url.database).stem if url.database else "memory"
-        return f"{database}.{schema or 'main'}.{name}"
-    return f"{url.database}.{schema or 'public'}.{name}"
+        return None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return backend, Path(url.database).stem if url.database else "memory"
+    return backend, url.database
