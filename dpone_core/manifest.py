@@ -18,7 +18,8 @@ import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -393,6 +394,9 @@ class LoadedManifest:
     #: Every ``${VAR}`` the manifest references, as ``NAME`` or, when every reference
     #: has a default (``${NAME:-x}``), ``NAME:-`` (names only, never values).
     env_references: frozenset[str] = frozenset()
+    #: Process name -> 1-based line of its key in the file (code references in Dagster),
+    #: read from the same parse that built ``manifest``.
+    process_lines: Mapping[str, int] = field(default_factory=dict)
 
     def environment_needed(self) -> dict[str, str]:
         """Variables a scheduler must provide, name -> why (declared secrets included)."""
@@ -648,16 +652,27 @@ class _GraphSize:
         self.sizes[id(node)] = (nodes, chars, depth)
 
 
-def _compose_and_construct(text: str, display: str) -> Any:
-    """Compose the node graph, bound it, and only then build Python objects from it."""
+def _lines_of_processes(root: yaml.Node) -> dict[str, int]:
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "processes" and isinstance(value, yaml.MappingNode):
+                return {str(k.value): k.start_mark.line + 1 for k, _ in value.value}
+    return {}
+
+
+def _compose_and_construct(text: str, display: str) -> tuple[Any, dict[str, int]]:
+    """Compose the node graph, bound it, and only then build Python objects from it.
+
+    Also returns each process's line, read off the composed graph's marks.
+    """
     loader = _SafeUniqueKeyLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, {}
         _GraphSize(display).check(node, text)
         try:
-            return loader.construct_document(node)
+            return loader.construct_document(node), _lines_of_processes(node)
         except (ValueError, OverflowError, TypeError, RecursionError) as exc:
             # e.g. 2026-13-45 resolves as a timestamp; 5000 digits exceed int()'s limit
             problem = " ".join(str(exc).split())[:200]
@@ -666,7 +681,7 @@ def _compose_and_construct(text: str, display: str) -> Any:
         loader.dispose()
 
 
-def _parse_yaml(data: bytes, display: str) -> Any:
+def _parse_yaml(data: bytes, display: str) -> tuple[Any, dict[str, int]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -903,7 +918,7 @@ def _load_uncached(path: str | os.PathLike[str]) -> tuple[LoadedManifest, os.sta
     file = Path(os.fspath(path))
     display = escape_control(os.fspath(path))
     data, st = _read(file, display)
-    raw = _parse_yaml(data, display)
+    raw, lines = _parse_yaml(data, display)
     if raw is None:
         raise ManifestError(display, "", "the file is empty; expected a mapping with 'version: 1'")
     if not isinstance(raw, dict):
@@ -923,6 +938,7 @@ def _load_uncached(path: str | os.PathLike[str]) -> tuple[LoadedManifest, os.sta
         manifest=manifest,
         sha256=hashlib.sha256(data).hexdigest(),
         env_references=frozenset(referenced),
+        process_lines=lines,
     )
     return loaded, st
 

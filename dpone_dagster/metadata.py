@@ -25,16 +25,13 @@ because metadata is stored in Dagster's event log for good.
 
 from __future__ import annotations
 
-import functools
 import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import dagster as dg
-import yaml
 
 from dpone_core.executor.transfer.target_table import TargetTable, declared_table_name
 from dpone_core.job_state import SchedulerIdentity
@@ -366,35 +363,6 @@ def definition_metadata(process: DponeProcess) -> dict[str, Any]:
     return metadata
 
 
-try:  # libyaml: composing a manifest with PyYAML's pure-Python parser is ~10x slower
-    from yaml import CSafeLoader as _LineLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _LineLoader  # type: ignore[assignment]
-
-
-@functools.cache
-def _process_lines(path: Path, sha256: str) -> dict[str, int]:
-    """Process name -> 1-based line of its key; once per manifest and version.
-
-    The same answer as :attr:`DponeProcess.line <dpone_dagster.process.DponeProcess.line>`
-    (the same YAML marks), computed the way definitions need it: libyaml composes the
-    file once per manifest (PyYAML's Python composer was most of building 1,000 assets),
-    keyed by the hash the manifest was loaded with instead of re-reading and re-hashing
-    the file for each of its processes.
-    """
-    del sha256  # part of the cache key: an edited manifest is read again
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except (OSError, yaml.YAMLError):
-        return {}
-    if not isinstance(root, yaml.MappingNode):
-        return {}
-    for key, value in root.value:
-        if key.value == "processes" and isinstance(value, yaml.MappingNode):
-            return {str(k.value): k.start_mark.line + 1 for k, _ in value.value}
-    return {}
-
-
 def _code_references(process: DponeProcess) -> dg.CodeReferencesMetadataValue:
     """The manifest file and the process's line, for the UI's link to the source.
 
@@ -403,7 +371,7 @@ def _code_references(process: DponeProcess) -> dg.CodeReferencesMetadataValue:
     code location of 1,000 processes printed 2,000 warnings nobody can act on.
     """
     path = process.manifest_path
-    line = _process_lines(path, process.manifest.sha256).get(process.selector)
+    line = process.line
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.CodeReferencesMetadataValue(

@@ -8,14 +8,11 @@ no code path that builds asset specs ever needs (or could leak) a connection URL
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from dpone_core.manifest import (
     CommandProcess,
@@ -81,7 +78,7 @@ class DponeProcess:
     @property
     def line(self) -> int | None:
         """The line of the process's name in the manifest (for code references)."""
-        return process_lines(self.manifest.path).get(self.selector)
+        return self.manifest.process_lines.get(self.selector)
 
     @property
     def spec_hash(self) -> str:
@@ -92,30 +89,6 @@ class DponeProcess:
         """
         text = self.spec.model_dump_json()
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-@functools.cache
-def _lines_of(path: Path, sha256: str) -> dict[str, int]:
-    del sha256  # part of the cache key: an edited manifest is read again
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError):
-        return {}
-    if not isinstance(root, yaml.MappingNode):
-        return {}
-    for key, value in root.value:
-        if key.value == "processes" and isinstance(value, yaml.MappingNode):
-            return {str(k.value): k.start_mark.line + 1 for k, _ in value.value}
-    return {}
-
-
-def process_lines(path: Path) -> dict[str, int]:
-    """Process name -> 1-based line of its key in the manifest (empty when unreadable)."""
-    try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return {}
-    return _lines_of(path, digest)
 
 
 def processes_of(loaded: LoadedManifest, select: Iterable[str] | None = None) -> list[DponeProcess]:
