@@ -60,6 +60,7 @@ __all__ = [
     "TransferProcess",
     "is_secret_name",
     "load_manifest",
+    "resolved_connection",
     "resolved_connections",
 ]
 
@@ -969,9 +970,17 @@ def resolved_connections(loaded: LoadedManifest) -> dict[str, str]:
     A scheduler may start ``dpone`` from any working directory; anchoring makes
     ``sqlite:///data/shop.db`` mean the same file every time.
     """
-    base = loaded.path.parent
-    for url in loaded.manifest.connections.values():
-        # Parsed here, before any driver sees the URL: a password holding "/", "@" or a
-        # space is masked even where a driver misreads the URL and quotes part of it.
-        register_url_secrets(url)
-    return {name: _absolute_sqlite(url, base) for name, url in loaded.manifest.connections.items()}
+    return {name: resolved_connection(loaded, name) for name in loaded.manifest.connections}
+
+
+def resolved_connection(loaded: LoadedManifest, name: str) -> str:
+    """One connection's URL, as :func:`resolved_connections` gives it (KeyError if unknown).
+
+    For a caller that needs one connection of a process (a Dagster code server
+    names the target table of thousands of processes).
+    """
+    url = loaded.manifest.connections[name]
+    # Parsed here, before any driver sees the URL: a password holding "/", "@" or a
+    # space is masked even where a driver misreads the URL and quotes part of it.
+    register_url_secrets(url)
+    return _absolute_sqlite(url, loaded.path.parent)

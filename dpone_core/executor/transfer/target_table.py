@@ -15,7 +15,7 @@ from dpone_core.manifest import (
     LoadedManifest,
     TransferProcess,
     load_manifest,
-    resolved_connections,
+    resolved_connection,
 )
 from dpone_core.redact import redact
 
@@ -79,7 +79,7 @@ def declared_table_name(loaded: LoadedManifest, process: TransferProcess) -> str
     ``public``); after a load, :func:`target_table` says what the database says.
     Never contains a password: only the URL's database part is read.
     """
-    url_text = resolved_connections(loaded)[process.target.connection]
+    url_text = resolved_connection(loaded, process.target.connection)
     table = process.target.table
     schema, _, name = table.rpartition(".")
     database = _database_of(url_text)
