@@ -20,7 +20,15 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.copy import LibpqWriter
-from transfer_support import Side, connections, context, libpq_dsn, process, sqlite_side
+from transfer_support import (
+    Side,
+    connections,
+    context,
+    libpq_dsn,
+    process,
+    sqlite_side,
+    start_orchestrated_run,
+)
 
 from dpone_core.executor.transfer import run_transfer
 from dpone_core.executor.transfer.copy_text import format_rows
@@ -303,13 +311,9 @@ def test_sigterm_during_the_copy_ends_cleanly_and_publishes_nothing(
     tmp_path: Path, pg_side: Side
 ) -> None:
     import json
-    import os
     import signal
-    import subprocess
-    import sys
     import time
 
-    import yaml
 
     src = sqlite_side(tmp_path / "source.db")
     src.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, note TEXT, amount REAL)")
@@ -332,18 +336,7 @@ def test_sigterm_during_the_copy_ends_cleanly_and_publishes_nothing(
             }
         },
     }
-    (workspace / "m.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DPONE_ORCHESTRATION")}
-    argv = ["orchestrate", "run", "--format", "json", "--manifest", "m.yml"]
-    argv += ["--run-id", "r1", "--backend", "files"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dpone_core.cli", *argv],
-        cwd=workspace,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_orchestrated_run(workspace, manifest)
     try:
         deadline = time.monotonic() + 60
         while not _copying(pg_side.url, str(pg_side.schema)):

@@ -11,11 +11,8 @@ line on stderr and the job state ``failed`` / ``run.interrupted``.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +21,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import yaml
 from transfer_support import (
     Side,
     connections,
@@ -34,6 +30,7 @@ from transfer_support import (
     process,
     seed_orders,
     sqlite_side,
+    start_orchestrated_run,
 )
 
 from dpone_core.executor.transfer import run_transfer
@@ -190,21 +187,10 @@ def test_sigterm_while_waiting_on_a_locked_target_is_one_clean_line(
             }
         },
     }
-    (workspace / "m.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DPONE_ORCHESTRATION")}
     holder = psycopg.connect(libpq_dsn(pg_side.url))
     try:
         holder.execute(f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE")
-        argv = ["orchestrate", "run", "--format", "json", "--manifest", "m.yml"]
-        argv += ["--run-id", "r1", "--backend", "files"]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dpone_core.cli", *argv],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_orchestrated_run(workspace, manifest)
         try:
             deadline = time.monotonic() + 30
             while _blocked_backends(pg_side.url, target) == 0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 
 from dpone_core.executor.context import ProcessContext
 from dpone_core.manifest import TransferProcess
@@ -214,4 +217,21 @@ def context(
         window_start=window[0],
         window_end=window[1],
         progress=progress if progress is not None else io.StringIO(),
+    )
+
+
+def start_orchestrated_run(workspace: Path, manifest: dict[str, Any]) -> subprocess.Popen[str]:
+    """``dpone orchestrate run`` of ``manifest`` (written to ``m.yml``) with run id r1
+    on the file backend, started in the background for a test to act on mid-load."""
+    (workspace / "m.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPONE_ORCHESTRATION")}
+    argv = ["orchestrate", "run", "--format", "json", "--manifest", "m.yml"]
+    argv += ["--run-id", "r1", "--backend", "files"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "dpone_core.cli", *argv],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
