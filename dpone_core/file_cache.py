@@ -27,24 +27,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["SETTLE_NS", "FileCache", "StatKey", "stat_key"]
+__all__ = ["SETTLE_NS", "FileCache"]
 
 #: How old a file's last change must be before its parse is cached (FAT has 2 s
 #: timestamps; ext4 and XFS change them at the kernel tick).
 SETTLE_NS = 2_000_000_000
 
-StatKey = tuple[int, int, int, int, int]
+_StatKey = tuple[int, int, int, int, int]
 T = TypeVar("T")
 
 
-def stat_key(st: os.stat_result) -> StatKey:
+def _stat_key(st: os.stat_result) -> _StatKey:
     """What identifies one version of a file's content without reading it."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
 class _Entry(Generic[T]):
-    key: StatKey
+    key: _StatKey
     environment: tuple[tuple[str, str | None], ...]
     value: T
 
@@ -65,7 +65,7 @@ class FileCache(Generic[T]):
         if entry is None:
             return None
         try:
-            current = stat_key(os.stat(absolute))
+            current = _stat_key(os.stat(absolute))
         except (OSError, ValueError):
             return None
         if current != entry.key or any(
@@ -93,11 +93,7 @@ class FileCache(Generic[T]):
         environment = tuple((name, environ.get(name)) for name in sorted(set(env_names)))
         absolute = os.path.abspath(path)
         with self._lock:
-            self._entries[absolute] = _Entry(stat_key(st), environment, value)
+            self._entries[absolute] = _Entry(_stat_key(st), environment, value)
             self._entries.move_to_end(absolute)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()

@@ -26,6 +26,7 @@ from transfer_support import (
     context,
     libpq_dsn,
     process,
+    sigterm_when,
     sqlite_side,
     start_orchestrated_run,
 )
@@ -311,8 +312,6 @@ def test_sigterm_during_the_copy_ends_cleanly_and_publishes_nothing(
     tmp_path: Path, pg_side: Side
 ) -> None:
     import json
-    import signal
-    import time
 
 
     src = sqlite_side(tmp_path / "source.db")
@@ -337,18 +336,9 @@ def test_sigterm_during_the_copy_ends_cleanly_and_publishes_nothing(
         },
     }
     proc = start_orchestrated_run(workspace, manifest)
-    try:
-        deadline = time.monotonic() + 60
-        while not _copying(pg_side.url, str(pg_side.schema)):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the COPY never started"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = sigterm_when(
+        proc, lambda: _copying(pg_side.url, str(pg_side.schema)), "the COPY", timeout=60
+    )
     assert proc.returncode == 1, err
     assert "Traceback" not in err, err
     assert "SIGTERM" in err, err

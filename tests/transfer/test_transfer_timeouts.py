@@ -11,7 +11,6 @@ line on stderr and the job state ``failed`` / ``run.interrupted``.
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import threading
 import time
@@ -29,6 +28,7 @@ from transfer_support import (
     libpq_dsn,
     process,
     seed_orders,
+    sigterm_when,
     sqlite_side,
     start_orchestrated_run,
 )
@@ -191,18 +191,12 @@ def test_sigterm_while_waiting_on_a_locked_target_is_one_clean_line(
     try:
         holder.execute(f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE")
         proc = start_orchestrated_run(workspace, manifest)
-        try:
-            deadline = time.monotonic() + 30
-            while _blocked_backends(pg_side.url, target) == 0:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "the transfer never waited on the lock"
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        out, err = sigterm_when(
+            proc,
+            lambda: _blocked_backends(pg_side.url, target) > 0,
+            "a wait on the lock",
+            timeout=30,
+        )
         # The interrupted load's session is gone: nothing waits on the lock any more.
         assert _blocked_backends(pg_side.url, target) == 0
     finally:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -235,3 +237,23 @@ def start_orchestrated_run(workspace: Path, manifest: dict[str, Any]) -> subproc
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def sigterm_when(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], what: str, timeout: float
+) -> tuple[str, str]:
+    """Wait until ``ready()`` (failing if ``proc`` ends first or ``what`` never happens
+    within ``timeout`` s), send SIGTERM, and return its ``(stdout, stderr)``; ``proc``
+    is killed if it outlives the test."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{what} never happened"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        return proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
