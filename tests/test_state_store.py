@@ -45,9 +45,9 @@ def test_round_trip_and_schema_version(tmp_path: Path) -> None:
     assert [t["status"] for t in raw["transitions"]] == ["started", "running"]
     assert store.load("r/1") == state
     assert store.path_for("r/1").parent == tmp_path
-    # no temp files left; the compare-and-set lock file stays (it is never deleted)
+    # no temp files left; the directory's one compare-and-set lock file stays
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["r%2F1.job_state.json", "r%2F1.job_state.lock"]
+    assert names == [".compare_and_set.lock", "r%2F1.job_state.json"]
 
 
 def test_history_and_attempts_carry_over_and_restart_bumps_generation() -> None:

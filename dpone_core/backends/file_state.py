@@ -5,8 +5,9 @@ unreadable file is reported as corrupt and left byte-for-byte untouched:
 guessing "no previous state" would re-run a load.
 
 Every save is a compare-and-set, as in the PostgreSQL store: under a short
-OS lock on ``<name>.job_state.lock`` (never held while a run executes) the
-file is re-read and must still be the revision this store loaded. So two
+OS lock on the run id's byte of ``.compare_and_set.lock`` (one file per state
+directory, see :mod:`dpone_core.backends.slot_lock`; never held while a run
+executes) the file is re-read and must still be the revision this store loaded. So two
 invocations that both read "no state" (or both read ``failed``) can never both
 admit an attempt, even when they use different concurrency keys.
 
@@ -22,10 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
-
-import fasteners  # type: ignore[import-untyped]
 
 from dpone_core.backends.file_changes import (
     CHANGE_MARGIN_SECONDS,
@@ -34,6 +32,7 @@ from dpone_core.backends.file_changes import (
     scan_state_files,
 )
 from dpone_core.backends.protocol import BackendSettings, JobStateChanges, UnreadableJobState
+from dpone_core.backends.slot_lock import SlotLockFile
 from dpone_core.durable import atomic_write_text
 from dpone_core.errors import CorruptJobState, JobStateConflict
 from dpone_core.job_state import JobState, Revision, check_successor, parse_job_state
@@ -42,17 +41,8 @@ from dpone_core.naming import file_safe_name
 __all__ = ["LocalJobStateStore"]
 
 _STATE_SUFFIX = ".job_state.json"
-_LOCK_SUFFIX = ".job_state.lock"
-
-#: One mutex per lock file in this process: POSIX record locks belong to the
-#: process, so threads must take turns before the OS lock is even tried.
-_MUTEXES: dict[Path, threading.Lock] = {}
-_MUTEXES_GUARD = threading.Lock()
-
-
-def _mutex(path: Path) -> threading.Lock:
-    with _MUTEXES_GUARD:
-        return _MUTEXES.setdefault(path, threading.Lock())
+#: The compare-and-set lock of every run id of the directory (one byte each).
+COMPARE_AND_SET_LOCK = ".compare_and_set.lock"
 
 
 class LocalJobStateStore:
@@ -67,6 +57,7 @@ class LocalJobStateStore:
         self.change_margin_seconds = change_margin_seconds
         #: The revision loaded or saved last, per run id: what the next save compares to.
         self._seen: dict[str, Revision] = {}
+        self._cas_lock = SlotLockFile(self.state_dir / COMPARE_AND_SET_LOCK)
 
     def path_for(self, run_id: str) -> Path:
         return self.state_dir / f"{file_safe_name(run_id)}{_STATE_SUFFIX}"
@@ -88,20 +79,20 @@ class LocalJobStateStore:
     def save(self, state: JobState) -> None:
         path = self.path_for(state.run_id)
         text = state.model_dump_json(indent=2) + "\n"
-        lock_path = path.with_name(path.name[: -len(_STATE_SUFFIX)] + _LOCK_SUFFIX)
-        with _mutex(lock_path):
-            os_lock = fasteners.InterProcessLock(str(lock_path))
-            try:
-                os_lock.acquire()
-            except FileNotFoundError:  # first write into a new state dir (no mkdir per save)
-                self.state_dir.mkdir(parents=True, exist_ok=True)
-                os_lock.acquire()
-            try:
-                self._compare(path, state)
-                atomic_write_text(path, text)
-            finally:
-                os_lock.release()
+        try:
+            self._compare_and_write(path, state, text)
+        except FileNotFoundError:
+            if self.state_dir.is_dir():
+                raise
+            # The first write into a new state dir: no mkdir on every save.
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._compare_and_write(path, state, text)
         self._seen[state.run_id] = Revision.of(state)
+
+    def _compare_and_write(self, path: Path, state: JobState, text: str) -> None:
+        with self._cas_lock.held(path.name):
+            self._compare(path, state)
+            atomic_write_text(path, text)
 
     def _compare(self, path: Path, state: JobState) -> None:
         """Raise JobStateConflict unless the file is still what this store last saw."""
