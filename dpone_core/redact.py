@@ -12,7 +12,8 @@ three things as ``***``:
   for a password without ``/``, ``@`` or whitespace (a URL whose password has
   those cannot be told apart from text by a pattern: it is found by parsing
   when dpone handles the URL, and masked because it was registered);
-* **``password=...`` pairs** (also ``passwd=``), quoted or not.
+* **``password=...`` pairs** (also ``passwd=``, and with any prefix: ``PGPASSWORD=``,
+  ``db_password=``), quoted or not.
 
 :func:`redact` runs in time linear in the length of the text: the registered
 secrets are one compiled alternation (rebuilt when the set changes, longest
@@ -35,6 +36,7 @@ __all__ = [
     "register_environment_secrets",
     "register_secret",
     "register_url_secrets",
+    "safe_cut",
     "secrets_generation",
     "url_password_candidates",
 ]
@@ -48,6 +50,10 @@ MIN_ENV_SECRET_CHARS = 6
 #: Pieces of a URL password between ``@ / ? #`` that are at least this long are
 #: registered too: a parser that splits the URL there shows them as a host or path.
 MIN_URL_PIECE_CHARS = 6
+#: Each line of a registered secret that spans lines is registered too when it is at
+#: least this long (a PEM key's body lines are 64): a stream that passes text on by
+#: lines (the live output of a command) may show one line before the next arrives.
+MIN_SECRET_LINE_CHARS = 8
 #: At most this many ``@`` of one URL are considered (URLs are short; text is not parsed).
 _MAX_AT_SIGNS = 16
 
@@ -57,7 +63,7 @@ _URL_PASSWORD = re.compile(
     r"://(?<=[A-Za-z0-9+.\-]://)(?P<user>[^:/@\s]{0,256}):(?P<pw>[^@\s/]{1,1024})@"
 )
 _KEYWORD_PASSWORD = re.compile(
-    r"(?i)(?P<head>\bpass(?:word|wd)\s{0,16}=\s{0,16})"
+    r"(?i)(?P<head>pass(?:word|wd)\s{0,16}=\s{0,16})"
     r"(?P<pw>'[^'\n]{0,4096}'|\"[^\"\n]{0,4096}\"|[^\s;]+)"
 )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,63}://")
@@ -72,17 +78,26 @@ _AT = re.compile("@")
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _secrets_pattern: re.Pattern[str] | None = None
+_longest_secret = 0
 
 
 def register_secret(value: str) -> None:
-    """Remember a secret value so that it is masked wherever it appears later."""
-    global _secrets_pattern
+    """Remember a secret value so that it is masked wherever it appears later.
+
+    A value that spans lines is masked whole where it appears whole, and line by
+    line (lines of at least ``MIN_SECRET_LINE_CHARS``) where it arrives in pieces.
+    """
+    global _secrets_pattern, _longest_secret
     if len(value) < MIN_SECRET_CHARS:
         return
+    lines = [line for line in value.splitlines() if len(line) >= MIN_SECRET_LINE_CHARS]
     with _lock:
         if value in _secrets:
             return
         _secrets.add(value)
+        if len(lines) > 1 or (lines and lines[0] != value):
+            _secrets.update(lines)
+        _longest_secret = max(_longest_secret, len(value))
         # Longest first: of two secrets starting at the same place, the longer is masked.
         ordered = sorted(_secrets, key=lambda s: (-len(s), s))
         _secrets_pattern = re.compile("|".join(re.escape(s) for s in ordered))
@@ -241,6 +256,41 @@ def redact_url(url: str) -> str:
 
 
 # -- text ------------------------------------------------------------------------------
+
+
+#: The longest text a shape pattern can match before a cut would split it: a URL
+#: password (``://`` + 256 + ``:`` + 1024 + ``@``), a quoted ``password=`` value
+#: (a 41-character head + 4,096 + two quotes). An unquoted ``password=`` value is
+#: unbounded; a cut never falls inside the part that has arrived (see safe_cut).
+SHAPE_REACH_CHARS = 4200
+
+
+def safe_cut(text: str, limit: int) -> int:
+    """Where a text that is still growing may be cut, at or before ``limit``, so that
+    each side redacted alone unmasks nothing that redacting them together would mask.
+
+    The last ``max(longest secret, SHAPE_REACH_CHARS)`` characters may hold the start
+    of a match whose end has not arrived, so the cut stays before them; then it moves
+    back to the start of any match (registered secret or shape) that spans it. ``0``
+    means: no safe cut yet, wait for more text.
+    """
+    pattern = _secrets_pattern
+    cut = min(limit, len(text) - max(_longest_secret, SHAPE_REACH_CHARS))
+    if cut <= 0:
+        return 0
+    spans = [
+        match.span()
+        for candidate in (pattern, _URL_PASSWORD, _KEYWORD_PASSWORD)
+        if candidate is not None
+        for match in candidate.finditer(text)
+    ]
+    moved = True
+    while moved:
+        moved = False
+        for start, end in spans:
+            if start < cut < end:
+                cut, moved = start, True
+    return cut
 
 
 def _mask_registered(text: str) -> str:

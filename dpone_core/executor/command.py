@@ -33,7 +33,6 @@ daemons, shells with job control) leaves the group and is not tracked.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import ctypes
 import os
@@ -47,13 +46,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-from dpone_core.executor.command_observer import (
-    LINE_BYTES,
-    CommandTry,
-    Stream,
-    command_observer,
-)
+from dpone_core.executor.command_observer import CommandTry, Stream, command_observer
 from dpone_core.executor.context import ProcessContext
+from dpone_core.executor.output_lines import OutputLines
 from dpone_core.executor.results import ProcessResult
 from dpone_core.manifest import CommandProcess
 from dpone_core.redact import redact
@@ -179,50 +174,13 @@ def _not_started(argv0: str, error: OSError) -> str:
     return f"command could not start: {argv0}: {error.strerror or error}"
 
 
-class _Lines:
-    """Cut a byte stream into redacted whole lines for a watching observer."""
-
-    def __init__(self, emit: Callable[[str], None]) -> None:
-        self._emit: Callable[[str], None] | None = emit
-        self._pending = bytearray()
-        # Incremental: a long line cut inside a UTF-8 sequence is still decoded whole.
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def feed(self, chunk: bytes) -> None:
-        if self._emit is None:
-            return
-        self._pending += chunk
-        end = self._pending.rfind(b"\n") + 1
-        if end == 0 and len(self._pending) >= LINE_BYTES:
-            end = len(self._pending)  # a line that does not end: pass it on in pieces
-        if end:
-            block = bytes(self._pending[:end])
-            del self._pending[:end]
-            self._send(self._decoder.decode(block))
-
-    def close(self) -> None:
-        if self._emit is not None:
-            self._send(self._decoder.decode(bytes(self._pending), final=True))
-            self._pending.clear()
-
-    def _send(self, text: str) -> None:
-        emit = self._emit
-        if not text or emit is None:
-            return
-        text = redact(text)
-        try:
-            emit(text if text.endswith("\n") else text + "\n")
-        except Exception:
-            self._emit = None  # a failing observer never stops the drain
-
-
 class _Tail:
     """Drain one pipe on a thread, keeping only the last ``_BUFFER_BYTES`` bytes.
 
     With ``lines``, every chunk is also cut into lines for a watching observer.
     """
 
-    def __init__(self, stream: IO[bytes], name: str, lines: _Lines | None = None) -> None:
+    def __init__(self, stream: IO[bytes], name: str, lines: OutputLines | None = None) -> None:
         self._stream = stream
         self._lines = lines
         self._buffer = bytearray()
@@ -266,7 +224,7 @@ def _tail(proc: subprocess.Popen[bytes], stream: Stream, watch: CommandTry | Non
     lines = None
     if watch is not None:
         output = watch.output
-        lines = _Lines(lambda text: output(stream, text))
+        lines = OutputLines(lambda text: output(stream, text))
     return _Tail(pipe, f"dpone-{stream}-{proc.pid}", lines)
 
 

@@ -17,7 +17,8 @@ result's tails, and dpone's stdout carries only the report.
 
 ``output`` receives whole lines, redacted, each ending with ``\\n``: the lines a
 read from the command's pipe completed, in one call (a secret spread over several
-lines is masked when it arrives in one read). A line longer than
+lines is masked whole when it arrives in one read, else line by line; see
+:mod:`dpone_core.executor.output_lines`). A line longer than
 :data:`LINE_BYTES` is passed on in pieces, each given a ``\\n``, and an
 unterminated last line at the end of the stream gets one too. An ``output`` or
 ``ended`` that raises does not stop the command: output is still drained into the
