@@ -5,10 +5,9 @@ manifest; afterwards the child prints ``sorted(sys.modules)``. A cron user pays 
 on every run, so the heavy packages a run does not need must stay unimported:
 
 * a ``command`` process: no SQLAlchemy, no PostgreSQL driver, no Dagster, no OpenLineage;
-* a SQLite -> SQLite transfer: no PostgreSQL driver nor SQLAlchemy's PostgreSQL dialects, no
-  Dagster, no OpenLineage. SQLAlchemy itself *is* imported: the transfer engine opens its
-  endpoints through SQLAlchemy (URLs, dialect objects, introspection), also on the ATTACH fast
-  path (docs/performance.md, "Import budget");
+* a SQLite -> SQLite transfer: no SQLAlchemy (a plain SQLite URL is read and opened by
+  ``sqlite3`` itself), no PostgreSQL driver, no Dagster, no OpenLineage; a SQLite URL with a
+  query string still goes through SQLAlchemy's parser (docs/performance.md, "Import budget");
 * ``orchestrate run --help``: not even pydantic or YAML.
 """
 
@@ -67,7 +66,7 @@ def test_noop_command_run_imports_no_database_dagster_or_lineage(ws: Workspace) 
     assert top.isdisjoint(banned), sorted(top & banned)
 
 
-def test_sqlite_to_sqlite_transfer_imports_no_postgres(ws: Workspace) -> None:
+def test_sqlite_to_sqlite_transfer_imports_no_sqlalchemy_nor_postgres(ws: Workspace) -> None:
     with sqlite3.connect(ws.root / "shop.db") as db:
         db.execute("create table orders (order_id integer primary key, amount integer)")
         db.executemany("insert into orders values (?, ?)", [(i, i) for i in range(50)])
@@ -86,9 +85,9 @@ def test_sqlite_to_sqlite_transfer_imports_no_postgres(ws: Workspace) -> None:
     assert code == 0
     with sqlite3.connect(ws.root / "warehouse.db") as db:
         assert db.execute("select count(*) from landing_orders").fetchone() == (50,)
-    assert top.isdisjoint(_NEVER), sorted(top & _NEVER)
-    assert "sqlalchemy" in top  # the engine's endpoints are SQLAlchemy's (see the docstring)
-    assert not any(m.startswith("sqlalchemy.dialects.postgresql") for m in modules)
+    assert "dpone_core.executor.transfer.engine" in modules  # the probe saw the load
+    banned = _NEVER | {"sqlalchemy"}
+    assert top.isdisjoint(banned), sorted(top & banned)
 
 
 def test_help_imports_no_models(ws: Workspace) -> None:

@@ -1,8 +1,10 @@
 """Connections of a transfer: URL normalisation and one driver connection per side.
 
-SQLAlchemy Core parses the URL and owns the engine; the load itself runs on the
-driver connection underneath (``sqlite3`` or psycopg 3), because bulk paths
-(``executemany``, ``COPY``, ``ATTACH``) live there. Everything that differs
+For PostgreSQL, SQLAlchemy Core parses the URL and owns the engine; a plain SQLite
+URL is read and opened without SQLAlchemy (:mod:`~dpone_core.executor.transfer.urls`),
+whose import would cost a small SQLite load more than the load. The load itself
+runs on the driver connection underneath (``sqlite3`` or psycopg 3), because bulk
+paths (``executemany``, ``COPY``, ``ATTACH``) live there. Everything that differs
 between the two databases -- engine options, session settings, transactions,
 quoting -- is asked of the endpoint's :class:`~dpone_core.executor.transfer.dialects.Dialect`;
 this module only resolves the URL to a dialect and wraps the connection.
@@ -19,11 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
-
 from dpone_core.errors import ManifestError
 from dpone_core.executor.transfer.dialects import (
+    ConnectionFactory,
     Dialect,
     PostgresDialect,
     SqliteDialect,
@@ -33,6 +33,7 @@ from dpone_core.executor.transfer.dialects import (
 from dpone_core.executor.transfer.dialects.sqlite import SQLITE_BUSY_TIMEOUT
 from dpone_core.executor.transfer.errors import TransferFailed, describe_exception
 from dpone_core.executor.transfer.names import TableName
+from dpone_core.executor.transfer.urls import ConnectionUrl, normalize_url, parse_connection_url
 from dpone_core.manifest import LoadedManifest, resolved_connections
 from dpone_core.redact import redact, redact_url
 
@@ -42,23 +43,15 @@ if TYPE_CHECKING:
 __all__ = ["SQLITE_BUSY_TIMEOUT", "Endpoint", "literal_sql", "normalize_url", "open_endpoint"]
 
 
-def normalize_url(text: str) -> URL:
-    """Parse a connection URL; ``postgresql://`` becomes ``postgresql+psycopg://``."""
-    url = make_url(text)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url
-
-
 @dataclass
 class Endpoint:
     """One side of a load: its engine, its driver connection and its dialect."""
 
     role: str
     name: str
-    url: URL
+    url: ConnectionUrl
     dialect: Dialect
-    engine: sa.Engine
+    engine: ConnectionFactory
     raw: Any
     #: SQLite only: absolute database path (or ``:memory:``).
     sqlite_path: str | None = None
@@ -86,7 +79,7 @@ class Endpoint:
 
     @property
     def driver(self) -> Any:
-        """The DB-API connection underneath SQLAlchemy's pool wrapper."""
+        """The DB-API connection (underneath SQLAlchemy's pool wrapper, for PostgreSQL)."""
         return self.raw.driver_connection
 
     @property
@@ -163,7 +156,8 @@ class Endpoint:
 
         The driver connection may be mid-statement: the statement is cancelled on the
         server (PostgreSQL: a cancel request; SQLite: ``interrupt``), the socket closed,
-        and SQLAlchemy's pool never tries to reset it (which would log tracebacks).
+        and (PostgreSQL) SQLAlchemy's pool never tries to reset it (which would log
+        tracebacks).
         """
         if self._closed:
             return
@@ -194,7 +188,7 @@ def _resolve(
     connection_name: str,
     connections: Mapping[str, str],
     manifest: str,
-) -> tuple[URL, Dialect]:
+) -> tuple[ConnectionUrl, Dialect]:
     """The connection's URL and dialect; ManifestError for an unknown name, URL or backend."""
     if connection_name not in connections:
         known = ", ".join(repr(name) for name in connections) or "(none defined)"
@@ -206,7 +200,7 @@ def _resolve(
         )
     text = connections[connection_name]
     try:
-        url = normalize_url(text)
+        url = parse_connection_url(text)
     except Exception:
         raise ManifestError(
             manifest,
@@ -226,7 +220,12 @@ def _resolve(
 
 
 def _connect(
-    role: str, connection_name: str, url: URL, dialect: Dialect, base_dir: Path, read_only: bool
+    role: str,
+    connection_name: str,
+    url: ConnectionUrl,
+    dialect: Dialect,
+    base_dir: Path,
+    read_only: bool,
 ) -> Endpoint:
     """Create the engine and take its one driver connection; a refusal is TransferFailed."""
     where = f"{role} connection {connection_name!r}"

@@ -15,7 +15,7 @@ The engine asks its endpoints' dialects (``endpoint.dialect.copy_in``,
 
 from __future__ import annotations
 
-from dpone_core.executor.transfer.dialects.base import Dialect, literal_sql
+from dpone_core.executor.transfer.dialects.base import ConnectionFactory, Dialect, literal_sql
 from dpone_core.executor.transfer.dialects.postgres import PostgresDialect
 from dpone_core.executor.transfer.dialects.sqlite import SqliteDialect
 
@@ -23,6 +23,7 @@ __all__ = [
     "DIALECTS",
     "POSTGRES",
     "SQLITE",
+    "ConnectionFactory",
     "Dialect",
     "PostgresDialect",
     "SqliteDialect",

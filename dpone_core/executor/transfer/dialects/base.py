@@ -22,13 +22,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, LiteralString
-
-import sqlalchemy as sa
-from sqlalchemy.engine import URL
-from sqlalchemy.engine import Dialect as SADialect
+from typing import TYPE_CHECKING, Any, ClassVar, LiteralString, Protocol
 
 from dpone_core.executor.transfer.names import TableName
 from dpone_core.executor.transfer.shapes import SourceColumn, SourceShape, TargetShape
@@ -36,8 +31,9 @@ from dpone_core.executor.transfer.typemap import ColumnType, DialectName
 
 if TYPE_CHECKING:
     from dpone_core.executor.transfer.connections import Endpoint
+    from dpone_core.executor.transfer.urls import ConnectionUrl
 
-__all__ = ["BatchWriter", "Dialect", "Rows", "literal_sql"]
+__all__ = ["BatchWriter", "ConnectionFactory", "Dialect", "Rows", "literal_sql"]
 
 Rows = list[tuple[Any, ...]]
 #: Writes one batch of rows into the staging table.
@@ -51,6 +47,19 @@ def literal_sql(sql: str) -> LiteralString:
     travel as parameters. (mypy treats ``LiteralString`` as ``str``.)
     """
     return sql
+
+
+class ConnectionFactory(Protocol):
+    """Where an endpoint's one driver connection comes from: SQLAlchemy's ``Engine``
+    (PostgreSQL) or SQLite's own opener, which needs no SQLAlchemy at all.
+
+    ``raw_connection()`` returns an object with ``driver_connection`` (the DB-API
+    connection), ``close()`` and ``invalidate()``, as SQLAlchemy's pooled wrapper has.
+    """
+
+    def raw_connection(self) -> Any: ...
+
+    def dispose(self) -> None: ...
 
 
 class Dialect(ABC):
@@ -110,19 +119,8 @@ class Dialect(ABC):
     # -- quoting --------------------------------------------------------------------------
 
     @abstractmethod
-    def _sqlalchemy_dialect(self) -> SADialect:
-        """SQLAlchemy's dialect of the driver: it owns the identifier quoting rules."""
-
-    @cached_property
-    def _quote_identifier(self) -> Callable[[str], str]:
-        quote: Callable[[str], str] = (
-            self._sqlalchemy_dialect().identifier_preparer.quote_identifier
-        )
-        return quote
-
     def quote(self, identifier: str) -> str:
-        """Always-quoted identifier (psycopg's needs ``%`` doubled, SQLAlchemy knows)."""
-        return self._quote_identifier(identifier)
+        """Always-quoted identifier (psycopg's needs ``%`` doubled)."""
 
     def table(self, name: TableName) -> str:
         if name.schema:
@@ -136,8 +134,8 @@ class Dialect(ABC):
 
     @abstractmethod
     def create_engine(
-        self, url: URL, *, base_dir: Path, read_only: bool, what: str
-    ) -> tuple[sa.Engine, str | None]:
+        self, url: ConnectionUrl, *, base_dir: Path, read_only: bool, what: str
+    ) -> tuple[ConnectionFactory, str | None]:
         """``(engine, database file)``; ``what`` names the connection in a TransferFailed."""
 
     @abstractmethod

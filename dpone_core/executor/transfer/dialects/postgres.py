@@ -14,14 +14,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import URL
-from sqlalchemy.engine import Dialect as SADialect
-from sqlalchemy.pool import NullPool
 
 from dpone_core.clock import utc_now
 from dpone_core.executor.transfer.dialects import postgres_catalog
@@ -37,7 +33,10 @@ from dpone_core.executor.transfer.typemap import (
 )
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from dpone_core.executor.transfer.connections import Endpoint
+    from dpone_core.executor.transfer.urls import ConnectionUrl
 
 __all__ = ["CONNECT_TIMEOUT", "PostgresDialect", "advisory_key"]
 
@@ -78,22 +77,31 @@ class PostgresDialect(Dialect):
     timestamp_type = "TIMESTAMPTZ"
     distinct_operator = "IS DISTINCT FROM"
 
-    def _sqlalchemy_dialect(self) -> SADialect:
-        # Imported here: SQLAlchemy's PostgreSQL dialects cost ~50 ms to import, which a
-        # SQLite-only transfer never needs (tests/test_import_budget.py).
+    @cached_property
+    def _quote_identifier(self) -> Callable[[str], str]:
+        # Imported here: SQLAlchemy and its PostgreSQL dialects cost a SQLite-only
+        # transfer more than its load (tests/test_import_budget.py).
         from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 
-        return sa_psycopg.dialect()  # type: ignore[no-untyped-call]
+        dialect = sa_psycopg.dialect()  # type: ignore[no-untyped-call]
+        quote: Callable[[str], str] = dialect.identifier_preparer.quote_identifier
+        return quote
+
+    def quote(self, identifier: str) -> str:
+        """SQLAlchemy's psycopg quoting: it knows to double ``%`` for the driver."""
+        return self._quote_identifier(identifier)
 
     # -- connections ----------------------------------------------------------------------
 
     def create_engine(
-        self, url: URL, *, base_dir: Path, read_only: bool, what: str
+        self, url: ConnectionUrl, *, base_dir: Path, read_only: bool, what: str
     ) -> tuple[sa.Engine, str | None]:
-        connect_args = (
-            {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
-        )
-        return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args), None
+        import sqlalchemy as sa
+        from sqlalchemy.pool import NullPool
+
+        query: Any = getattr(url, "query", {})
+        connect_args = {} if "connect_timeout" in query else {"connect_timeout": CONNECT_TIMEOUT}
+        return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args), None  # type: ignore[call-overload]
 
     def prepare_session(self, driver: Any) -> None:
         driver.rollback()

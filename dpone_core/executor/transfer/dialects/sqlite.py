@@ -12,17 +12,13 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
-from sqlalchemy.dialects.sqlite import pysqlite
-from sqlalchemy.engine import URL
-from sqlalchemy.engine import Dialect as SADialect
-from sqlalchemy.pool import NullPool
 
 from dpone_core.clock import utc_now_iso
 from dpone_core.executor.transfer.dialects import sqlite_catalog
@@ -39,6 +35,7 @@ from dpone_core.executor.transfer.typemap import (
 
 if TYPE_CHECKING:
     from dpone_core.executor.transfer.connections import Endpoint
+    from dpone_core.executor.transfer.urls import ConnectionUrl
 
 __all__ = ["SQLITE_BUSY_TIMEOUT", "SqliteDialect"]
 
@@ -47,7 +44,60 @@ SQLITE_BUSY_TIMEOUT = 30.0
 UPSERT_CACHE_KIB = 65536
 
 
-def _database_path(url: URL, base: Path) -> str:
+def _regexp(pattern: str, value: str | None) -> bool | None:
+    return None if value is None else re.search(pattern, value) is not None
+
+
+class _OpenedConnection:
+    """One ``sqlite3`` connection with the interface of SQLAlchemy's pooled wrapper."""
+
+    def __init__(self, driver: sqlite3.Connection) -> None:
+        self.driver_connection = driver
+
+    def close(self) -> None:
+        self.driver_connection.close()
+
+    def invalidate(self) -> None:
+        self.driver_connection.close()
+
+
+class SqliteOpener:
+    """Opens the endpoint's database with ``sqlite3`` itself (no SQLAlchemy import).
+
+    Every connection gets the ``regexp`` and ``floor`` SQL functions that SQLAlchemy's
+    pysqlite dialect registered when it opened them: a source query written with
+    ``REGEXP`` or ``floor()`` keeps working.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def raw_connection(self) -> _OpenedConnection:
+        driver = sqlite3.connect(
+            self.uri,
+            uri=True,
+            timeout=SQLITE_BUSY_TIMEOUT,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            driver.create_function("regexp", 2, _regexp, deterministic=True)
+            driver.create_function("floor", 1, math.floor, deterministic=True)
+        except BaseException:
+            driver.close()
+            raise
+        return _OpenedConnection(driver)
+
+    def dispose(self) -> None:
+        """Nothing is pooled."""
+
+
+def quote_identifier(identifier: str) -> str:
+    """SQLite's quoted identifier: double quotes, embedded ones doubled (as SQLAlchemy)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _database_path(url: ConnectionUrl, base: Path) -> str:
     database = url.database or ""
     if database in ("", ":memory:"):
         return ":memory:"
@@ -86,14 +136,14 @@ class SqliteDialect(Dialect):
     timestamp_type = "TEXT"
     distinct_operator = "IS NOT"
 
-    def _sqlalchemy_dialect(self) -> SADialect:
-        return pysqlite.dialect()
+    def quote(self, identifier: str) -> str:
+        return quote_identifier(identifier)
 
     # -- connections ----------------------------------------------------------------------
 
     def create_engine(
-        self, url: URL, *, base_dir: Path, read_only: bool, what: str
-    ) -> tuple[sa.Engine, str | None]:
+        self, url: ConnectionUrl, *, base_dir: Path, read_only: bool, what: str
+    ) -> tuple[SqliteOpener, str | None]:
         path = _database_path(url, base_dir)
         if (
             read_only
@@ -102,18 +152,7 @@ class SqliteDialect(Dialect):
             and not os.path.exists(path)
         ):
             raise TransferFailed(f"cannot open {what}: SQLite database file not found: {path}")
-        uri = _database_uri(path, read_only=read_only)
-
-        def creator() -> sqlite3.Connection:
-            return sqlite3.connect(
-                uri,
-                uri=True,
-                timeout=SQLITE_BUSY_TIMEOUT,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-
-        return sa.create_engine("sqlite://", creator=creator, poolclass=NullPool), path
+        return SqliteOpener(_database_uri(path, read_only=read_only)), path
 
     def prepare_session(self, driver: Any) -> None:
         driver.isolation_level = None
