@@ -9,7 +9,8 @@ each:
 
 ========================  ====================================================
 ``engine``                the load transaction, start to finish
-``connections``           URLs, engines, driver connections (``Endpoint``)
+``connections``           engines, driver connections (``Endpoint``)
+``urls``                  connection URLs: plain SQLite ones without SQLAlchemy
 ``dialects``              what SQLite and PostgreSQL do differently: one
                           ``Dialect`` object each (capabilities, sessions,
                           SQL spelling, catalog reads)
