@@ -68,6 +68,8 @@ def test_lock_id_is_a_stable_64_bit_hash() -> None:
     assert -(2**63) <= stable_lock_id("orders") < 2**63
     assert stable_lock_id("orders", 1) != stable_lock_id("orders")
     assert stable_lock_id("a/b") != stable_lock_id("a_b")
+    ids = {stable_lock_id("orders", salt, schema=s) for salt in (0, 1) for s in ("a", "b", "")}
+    assert len(ids | {stable_lock_id("orders"), stable_lock_id("orders", 1)}) == 8
 
 
 def test_acquire_records_the_lease_and_release_frees_it(
@@ -80,7 +82,8 @@ def test_acquire_records_the_lease_and_release_frees_it(
     assert (holder.key, holder.run_id, holder.generation) == ("orders", "r1", 1)
     row = _row(schema, "orders")
     assert row["held"] is True and row["token"] == lock.token and row["run_id"] == "r1"
-    assert row["backend_pid"] == holder.backend_pid and row["lock_id"] == stable_lock_id("orders")
+    assert row["backend_pid"] == holder.backend_pid
+    assert row["lock_id"] == stable_lock_id("orders", schema=schema)
     assert _session_holds(holder.backend_pid, holder.lock_id)
     [status] = manager.inspect()
     assert (status.key, status.state, status.holder) == ("orders", "held", holder)
@@ -121,7 +124,7 @@ def test_a_hash_collision_gets_its_own_lock_id_and_exclusion_holds(
 ) -> None:
     """Another key already owns (and holds) the id "k" hashes to: "k" re-hashes with a salt."""
     manager.inspect()  # creates the tables
-    colliding_id = stable_lock_id("k")
+    colliding_id = stable_lock_id("k", schema=schema)
     with admin() as intruder:
         intruder.execute(
             f"INSERT INTO {schema}.run_locks (key, lock_id) VALUES ('intruder', %s)".encode(),
@@ -130,8 +133,8 @@ def test_a_hash_collision_gets_its_own_lock_id_and_exclusion_holds(
         intruder.execute("SELECT pg_advisory_lock(%s)", (colliding_id,))
         lock = _acquire(manager, "k", "r1")
         try:
-            assert lock.holder.lock_id == stable_lock_id("k", 1) != colliding_id
-            assert _row(schema, "k")["lock_id"] == stable_lock_id("k", 1)
+            assert lock.holder.lock_id == stable_lock_id("k", 1, schema=schema) != colliding_id
+            assert _row(schema, "k")["lock_id"] == stable_lock_id("k", 1, schema=schema)
             refused = manager.acquire("k", run_id="r2")
             assert refused.blocker == LOCK_CONCURRENT_RUN and refused.holder is not None
             assert refused.holder.run_id == "r1"
@@ -139,8 +142,45 @@ def test_a_hash_collision_gets_its_own_lock_id_and_exclusion_holds(
             lock.release()
         # The key keeps its registered id, while the intruder still holds the other one.
         again = _acquire(manager, "k", "r3")
-        assert again.holder.lock_id == stable_lock_id("k", 1)
+        assert again.holder.lock_id == stable_lock_id("k", 1, schema=schema)
         again.release()
+
+
+def test_two_schemas_of_one_database_never_refuse_each_others_keys(schema: str) -> None:
+    """Staging and production in two schemas of one database run the same manifests."""
+    from tests.support.pg import drop_schema, new_schema
+
+    other = new_schema()
+    try:
+        mine = PostgresRunLockManager(PostgresTarget(TEST_DSN, schema), on_lost=None)
+        theirs = PostgresRunLockManager(PostgresTarget(TEST_DSN, other), on_lost=None)
+        a = _acquire(mine, "m.nightly", "r1")
+        try:
+            b = _acquire(theirs, "m.nightly", "r1")  # refused while the id was shared
+            assert a.holder.lock_id != b.holder.lock_id
+            assert not mine.acquire("m.nightly", run_id="r2").acquired  # still exclusive
+            b.release()
+        finally:
+            a.release()
+    finally:
+        drop_schema(other)
+
+
+def test_a_key_registered_by_an_older_version_keeps_its_lock_id(
+    manager: PostgresRunLockManager, schema: str
+) -> None:
+    """Every process reads the registered id, so old and new versions share one lock."""
+    manager.inspect()  # creates the tables
+    legacy = stable_lock_id("k")  # what a version before the schema was hashed registered
+    query(f"INSERT INTO {schema}.run_locks (key, lock_id) VALUES ('k', %s)", legacy)
+    lock = _acquire(manager, "k", "r1")
+    try:
+        assert lock.holder.lock_id == legacy
+        with admin() as old_version:  # an older process takes the legacy id directly
+            got = old_version.execute("SELECT pg_try_advisory_lock(%s)", (legacy,)).fetchone()
+            assert got == (False,)
+    finally:
+        lock.release()
 
 
 def test_heartbeat_advances_in_the_lease_row(schema: str) -> None:

@@ -12,13 +12,19 @@ How a key is held
     session would both "succeed".
 
 Lock ids and hash collisions
-    A key's lock id is a stable 64-bit hash of the key (the first eight bytes
-    of its SHA-256; Python's ``hash()`` differs per process). The id is
+    A key's lock id is a stable 64-bit hash of the backend schema and the key
+    (the first eight bytes of a SHA-256; Python's ``hash()`` differs per
+    process). Advisory locks are per *database*, so the schema is part of it:
+    two deployments in two schemas of one database (staging and production
+    running the same manifests) never refuse each other's runs. The id is
     registered once in ``run_locks`` (``key`` primary key, ``lock_id``
     unique) by an ``INSERT ... ON CONFLICT DO NOTHING``: if another key already
     owns the id, the key is re-hashed with a salt until a free id is found.
     So two keys never share a lock id, and a collision costs one extra
-    statement the first time the key is used instead of a false refusal.
+    statement the first time the key is used instead of a false refusal. A
+    registered id is never changed: keys registered by a version before the
+    schema was hashed keep their id (every process reads it from the row), so
+    processes of both versions always agree on a key's lock.
 
 The lease row
     In the same transaction as ``pg_try_advisory_lock``, the winner reads the
@@ -115,9 +121,16 @@ _HOLDER_COLUMNS: LiteralString = (
 )
 
 
-def stable_lock_id(key: str, salt: int = 0) -> int:
-    """The advisory-lock id of ``key``: the same in every process, on every host."""
-    material = key.encode("utf-8") if salt == 0 else f"{salt}\x00{key}".encode()
+def stable_lock_id(key: str, salt: int = 0, *, schema: str | None = None) -> int:
+    """The advisory-lock id of ``key`` in ``schema``: the same in every process and host.
+
+    Without ``schema``, the id that versions before the schema was hashed registered
+    (kept for the rows they wrote; see the module docstring).
+    """
+    if schema is not None:
+        material = f"{schema}\x01{salt}\x00{key}".encode()
+    else:
+        material = key.encode("utf-8") if salt == 0 else f"{salt}\x00{key}".encode()
     return int.from_bytes(hashlib.sha256(material).digest()[:8], "big", signed=True)
 
 
@@ -448,7 +461,7 @@ class PostgresRunLockManager:
         if row is not None:
             return int(row[0])
         for salt in range(MAX_SALTS):
-            candidate = stable_lock_id(key, salt)
+            candidate = stable_lock_id(key, salt, schema=self.target.schema)
             if conn.execute(self._register, (key, candidate)).fetchone() is not None:
                 return candidate
             row = conn.execute(self._select_id, (key,)).fetchone()
