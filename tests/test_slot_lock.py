@@ -137,3 +137,26 @@ def test_slots_are_stable_across_versions_and_hosts() -> None:
     assert slot_of("nightly.load_2026_11_30.job_state.json") == 495_778_574
     assert all(0 <= slot_of(f"run-{i}") < 2**31 for i in range(1000))
 
+
+
+def test_two_spellings_of_one_lock_file_share_the_in_process_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative and an absolute path to one file: one thread's close must not drop the
+    other's lock, so the second spelling waits for the first to finish."""
+    monkeypatch.chdir(tmp_path)
+    absolute = SlotLockFile(tmp_path / ".compare_and_set.lock")
+    relative = SlotLockFile(".compare_and_set.lock")
+    entered = threading.Event()
+    with absolute.held("run-a"):
+
+        def other() -> None:
+            with relative.held("run-b"):
+                entered.set()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not entered.wait(0.3)  # waits for its turn
+        assert _probe_locked(absolute.path, "run-a")
+    thread.join(_DEADLINE_SECONDS)
+    assert entered.is_set()

@@ -49,6 +49,9 @@ class SlotLockFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        #: The mutex's key: two spellings of one file (relative, through a symlinked
+        #: directory) must share one mutex, or one thread's close drops another's lock.
+        self._mutex_key = os.path.realpath(self.path)
 
     @contextmanager
     def held(self, key: str) -> Iterator[None]:
@@ -58,7 +61,7 @@ class SlotLockFile:
         for the concurrency locks: a lock must never be taken on a file elsewhere.
         """
         slot = slot_of(key)
-        with _mutex(str(self.path)):
+        with _mutex(self._mutex_key):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX, 1, slot, os.SEEK_SET)

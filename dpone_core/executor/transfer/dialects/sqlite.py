@@ -44,6 +44,10 @@ SQLITE_BUSY_TIMEOUT = 30.0
 UPSERT_CACHE_KIB = 65536
 
 
+#: As SQLAlchemy asks: ``deterministic`` only where SQLite reliably supports it.
+_DETERMINISTIC = {"deterministic": True} if sqlite3.sqlite_version_info >= (3, 9) else {}
+
+
 def _regexp(pattern: str, value: str | None) -> bool | None:
     return None if value is None else re.search(pattern, value) is not None
 
@@ -81,8 +85,8 @@ class SqliteOpener:
             check_same_thread=False,
         )
         try:
-            driver.create_function("regexp", 2, _regexp, deterministic=True)
-            driver.create_function("floor", 1, math.floor, deterministic=True)
+            driver.create_function("regexp", 2, _regexp, **_DETERMINISTIC)
+            driver.create_function("floor", 1, math.floor, **_DETERMINISTIC)
         except BaseException:
             driver.close()
             raise
