@@ -95,8 +95,7 @@ def register_secret(value: str) -> None:
         if value in _secrets:
             return
         _secrets.add(value)
-        if len(lines) > 1 or (lines and lines[0] != value):
-            _secrets.update(lines)
+        _secrets.update(lines)  # a one-line value is its own only line: nothing new
         _longest_secret = max(_longest_secret, len(value))
         # Longest first: of two secrets starting at the same place, the longer is masked.
         ordered = sorted(_secrets, key=lambda s: (-len(s), s))

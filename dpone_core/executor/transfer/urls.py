@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 __all__ = ["ConnectionUrl", "SqliteUrl", "normalize_url", "parse_connection_url"]
 
@@ -64,7 +67,7 @@ def _plain_sqlite(text: str) -> SqliteUrl | None:
     return SqliteUrl(text=text, drivername=text.split("://", 1)[0], database=match["database"])
 
 
-def normalize_url(text: str) -> Any:
+def normalize_url(text: str) -> URL:
     """SQLAlchemy's ``URL`` of ``text``; ``postgresql://`` becomes ``postgresql+psycopg://``."""
     from sqlalchemy.engine import make_url
 

@@ -99,9 +99,12 @@ class PostgresDialect(Dialect):
         import sqlalchemy as sa
         from sqlalchemy.pool import NullPool
 
-        query: Any = getattr(url, "query", {})
-        connect_args = {} if "connect_timeout" in query else {"connect_timeout": CONNECT_TIMEOUT}
-        return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args), None  # type: ignore[call-overload]
+        # Only SQLite URLs are parsed without SQLAlchemy (urls.parse_connection_url).
+        assert isinstance(url, sa.URL), url
+        connect_args = (
+            {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+        )
+        return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args), None
 
     def prepare_session(self, driver: Any) -> None:
         driver.rollback()
