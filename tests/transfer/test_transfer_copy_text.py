@@ -22,6 +22,7 @@ import pytest
 from psycopg.copy import LibpqWriter
 from transfer_support import (
     Side,
+    append_manifest,
     connections,
     context,
     libpq_dsn,
@@ -313,7 +314,6 @@ def test_sigterm_during_the_copy_ends_cleanly_and_publishes_nothing(
 ) -> None:
     import json
 
-
     src = sqlite_side(tmp_path / "source.db")
     src.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, note TEXT, amount REAL)")
     src.executemany(
@@ -323,19 +323,7 @@ def test_sigterm_during_the_copy_ends_cleanly_and_publishes_nothing(
     conns = connections(src, pg_side)
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    manifest = {
-        "version": 1,
-        "connections": conns,
-        "processes": {
-            "orders": {
-                "source": {"connection": "src", "table": "orders"},
-                "target": {"connection": "dst", "table": target},
-                "strategy": {"mode": "append"},
-                "batch_size": 1000,
-            }
-        },
-    }
-    proc = start_orchestrated_run(workspace, manifest)
+    proc = start_orchestrated_run(workspace, append_manifest(conns, target, batch_size=1000))
     out, err = sigterm_when(
         proc, lambda: _copying(pg_side.url, str(pg_side.schema)), "the COPY", timeout=60
     )

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from transfer_support import (
     Side,
+    append_manifest,
     connections,
     context,
     create_orders,
@@ -176,17 +177,7 @@ def test_sigterm_while_waiting_on_a_locked_target_is_one_clean_line(
     target = pg_side.table("landing")
     conns = connections(sqlite_orders, pg_side)
     assert run_transfer(process("orders", target, "append"), context(conns)).status == "passed"
-    manifest = {
-        "version": 1,
-        "connections": conns,
-        "processes": {
-            "orders": {
-                "source": {"connection": "src", "table": "orders"},
-                "target": {"connection": "dst", "table": target},
-                "strategy": {"mode": "append"},
-            }
-        },
-    }
+    manifest = append_manifest(conns, target)
     holder = psycopg.connect(libpq_dsn(pg_side.url))
     try:
         holder.execute(f"LOCK TABLE {target} IN ACCESS EXCLUSIVE MODE")

@@ -222,6 +222,25 @@ def context(
     )
 
 
+def append_manifest(
+    conns: dict[str, str], target: str, **process_fields: Any
+) -> dict[str, Any]:
+    """A manifest of one process, ``orders``: an append of table ``orders`` of connection
+    ``src`` into ``target`` of connection ``dst`` (``process_fields`` added to it)."""
+    return {
+        "version": 1,
+        "connections": conns,
+        "processes": {
+            "orders": {
+                "source": {"connection": "src", "table": "orders"},
+                "target": {"connection": "dst", "table": target},
+                "strategy": {"mode": "append"},
+                **process_fields,
+            }
+        },
+    }
+
+
 def start_orchestrated_run(workspace: Path, manifest: dict[str, Any]) -> subprocess.Popen[str]:
     """``dpone orchestrate run`` of ``manifest`` (written to ``m.yml``) with run id r1
     on the file backend, started in the background for a test to act on mid-load."""
